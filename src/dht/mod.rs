@@ -1,0 +1,1 @@
+//! dht layer (filled in by its issue).

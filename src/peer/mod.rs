@@ -1,0 +1,1 @@
+//! peer layer (filled in by its issue).
