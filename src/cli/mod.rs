@@ -1,0 +1,59 @@
+//! Command-line front end. Each area of the protocol has its own module here with its clap
+//! arguments and a `run` function; this module only dispatches and turns errors into exit codes.
+//!
+//! Exit codes: 0 success, 1 failure (one `error: ...` line on stderr), 2 usage error (clap).
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod keygen;
+
+/// Megatorrent: signed, encrypted content channels on the BitTorrent Mainline DHT.
+#[derive(Parser)]
+#[command(name = "megatorrent", version, about, long_about = None)]
+struct Cli {
+    /// Log filter for stderr (tracing `EnvFilter` syntax, e.g. `debug` or `megatorrent=trace`).
+    /// Defaults to the RUST_LOG environment variable, else `warn`.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new identity file (Ed25519 key pair) and print its public key.
+    Keygen(keygen::KeygenArgs),
+}
+
+/// Parse the command line, run the command, map its outcome to an exit code.
+pub fn main() -> ExitCode {
+    // clap exits with status 2 on usage errors, which is what scripts expect.
+    let cli = Cli::parse();
+    init_logging(cli.log.as_deref());
+    let outcome: anyhow::Result<ExitCode> = match cli.command {
+        Command::Keygen(args) => keygen::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            // `{:#}` joins the error chain on one line: one clear line, never a backtrace.
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(filter: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match filter {
+        Some(f) => EnvFilter::try_new(f).unwrap_or_else(|_| EnvFilter::new("warn")),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
