@@ -115,6 +115,15 @@ impl fmt::Debug for SignedManifest {
     }
 }
 
+/// Two manifests are equal when their signed texts are (everything else derives from it).
+impl PartialEq for SignedManifest {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for SignedManifest {}
+
 impl SignedManifest {
     /// Parse, validate (PROTOCOL.md 2.4) and verify (2.3) a manifest. Surrounding ASCII
     /// whitespace is ignored; anything else makes it invalid, with the reason.
@@ -156,8 +165,9 @@ impl SignedManifest {
         if !signature_matches(&value, &public_key, &signature) {
             return Err(ManifestError::BadSignature);
         }
-        // The bytes were parsed as JSON, which is UTF-8.
-        let text = String::from_utf8_lossy(trimmed).into_owned();
+        // Parsing already proved the text UTF-8; this conversion only cannot fail.
+        let text = String::from_utf8(trimmed.to_vec())
+            .map_err(|e| ManifestError::BadJson(e.to_string()))?;
         Ok(SignedManifest {
             text,
             public_key,
