@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod blobs;
 mod keygen;
 mod manifest;
 
@@ -26,6 +27,10 @@ struct Cli {
 enum Command {
     /// Create a new identity file (Ed25519 key pair) and print its public key.
     Keygen(keygen::KeygenArgs),
+    /// Cut a file into encrypted blobs in a store; print its file entry JSON.
+    Ingest(blobs::IngestArgs),
+    /// Rebuild a file from its entry JSON and the blob store, verifying every blob.
+    Reassemble(blobs::ReassembleArgs),
     /// Create, verify or decrypt a signed manifest.
     #[command(subcommand)]
     Manifest(manifest::ManifestCommand),
@@ -38,6 +43,8 @@ pub fn main() -> ExitCode {
     init_logging(cli.log.as_deref());
     let outcome: anyhow::Result<ExitCode> = match cli.command {
         Command::Keygen(args) => keygen::run(args),
+        Command::Ingest(args) => blobs::ingest(args),
+        Command::Reassemble(args) => blobs::reassemble_file(args),
         Command::Manifest(command) => manifest::run(command),
     };
     match outcome {
