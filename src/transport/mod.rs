@@ -8,7 +8,7 @@
 //! allocating; [`Message`] is the typed view of the nine message types. Identity binding
 //! (5.4) lives on [`SessionInfo`].
 //!
-//! The `stream` module drives the core over tokio TCP sockets.
+//! [`stream`] drives the core over tokio TCP sockets.
 
 mod binding;
 mod error;
@@ -16,7 +16,7 @@ mod frame;
 mod handshake;
 mod message;
 mod session;
-//STREAM pub mod stream;
+pub mod stream;
 
 pub use binding::BIND_CONTEXT;
 pub use error::TransportError;
@@ -27,7 +27,10 @@ pub use message::{
     MAX_PUBLISH_VALUE, MAX_SALT,
 };
 pub use session::{Opener, Plaintext, Sealer, Transport};
-//STREAM pub use stream::{connect, accept, AcceptOptions, ConnectOptions, SecureReader, SecureStream, SecureWriter};
+pub use stream::{
+    accept, close_halves, connect, handshake, AcceptOptions, ConnectOptions, SecureReader,
+    SecureStream, SecureWriter, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT,
+};
 
 #[cfg(test)]
 mod vector_tests {
