@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod keygen;
+mod peer;
 
 /// Megatorrent: signed, encrypted content channels on the BitTorrent Mainline DHT.
 #[derive(Parser)]
@@ -25,6 +26,10 @@ struct Cli {
 enum Command {
     /// Create a new identity file (Ed25519 key pair) and print its public key.
     Keygen(keygen::KeygenArgs),
+    /// Serve the blobs of a folder to v5 peers until SIGINT/SIGTERM.
+    Serve(peer::ServeArgs),
+    /// Fetch blobs from a peer into a folder, verifying each.
+    Fetch(peer::FetchArgs),
 }
 
 /// Parse the command line, run the command, map its outcome to an exit code.
@@ -34,6 +39,8 @@ pub fn main() -> ExitCode {
     init_logging(cli.log.as_deref());
     let outcome: anyhow::Result<ExitCode> = match cli.command {
         Command::Keygen(args) => keygen::run(args),
+        Command::Serve(args) => peer::run_serve(args),
+        Command::Fetch(args) => peer::run_fetch(args),
     };
     match outcome {
         Ok(code) => code,
