@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod blobs;
 mod keygen;
 mod manifest;
+mod peer;
 
 /// Megatorrent: signed, encrypted content channels on the BitTorrent Mainline DHT.
 #[derive(Parser)]
@@ -34,6 +35,10 @@ enum Command {
     /// Create, verify or decrypt a signed manifest.
     #[command(subcommand)]
     Manifest(manifest::ManifestCommand),
+    /// Serve the blobs of a folder to v5 peers until SIGINT/SIGTERM.
+    Serve(peer::ServeArgs),
+    /// Fetch blobs from a peer into a folder, verifying each.
+    Fetch(peer::FetchArgs),
 }
 
 /// Parse the command line, run the command, map its outcome to an exit code.
@@ -46,6 +51,8 @@ pub fn main() -> ExitCode {
         Command::Ingest(args) => blobs::ingest(args),
         Command::Reassemble(args) => blobs::reassemble_file(args),
         Command::Manifest(command) => manifest::run(command),
+        Command::Serve(args) => peer::run_serve(args),
+        Command::Fetch(args) => peer::run_fetch(args),
     };
     match outcome {
         Ok(code) => code,
