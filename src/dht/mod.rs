@@ -1,1 +1,11 @@
-//! dht layer (filled in by its issue).
+//! The DHT layer (PROTOCOL.md section 4): manifests as BEP 44 mutable items, blob discovery with
+//! BEP 5, on the `mainline` crate.
+//!
+//! - [`bep44`]: pure BEP 44 signing, verification and targets.
+//! - [`record`]: the record value codec (inline manifest or pointer record).
+
+pub mod bep44;
+pub mod record;
+
+pub use bep44::{Bep44Error, MutableRecord};
+pub use record::{PointerRecord, RecordError, RecordValue};
