@@ -3,9 +3,17 @@
 //!
 //! - [`bep44`]: pure BEP 44 signing, verification and targets.
 //! - [`record`]: the record value codec (inline manifest or pointer record).
+//! - [`client`]: [`DhtClient`], the node that publishes, reads and discovers.
 
 pub mod bep44;
+pub mod client;
+mod manifest_glue;
+pub mod manifest_shim;
 pub mod record;
 
 pub use bep44::{Bep44Error, MutableRecord};
+pub use client::{
+    DhtClient, DhtConfig, DhtError, FetchError, FetchFuture, PartFetcher, PartsTarget, PutOptions,
+    PutReport, StoreFetcher, DEFAULT_BOOTSTRAP,
+};
 pub use record::{PointerRecord, RecordError, RecordValue};
