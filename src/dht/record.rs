@@ -93,6 +93,9 @@ struct PointerJson {
     size: u64,
 }
 
+/// A manifest cut into parts: each part's id and bytes, in order.
+pub type Parts<'a> = Vec<(BlobId, &'a [u8])>;
+
 fn expected_parts(size: u64) -> u64 {
     size.div_ceil(PART_SIZE as u64)
 }
@@ -110,7 +113,7 @@ impl PointerRecord {
         public_key: [u8; 32],
         sequence: u64,
         manifest: &[u8],
-    ) -> Result<(Self, Vec<(BlobId, &[u8])>), RecordError> {
+    ) -> Result<(Self, Parts<'_>), RecordError> {
         check_sequence(sequence)?;
         let size = manifest.len() as u64;
         if size == 0 || size > MAX_MANIFEST_SIZE {
