@@ -258,7 +258,11 @@ pub struct DhtClient {
     fetcher: Option<Arc<dyn PartFetcher>>,
     seen: Arc<Mutex<HashMap<SeenKey, u64>>>,
     state_file: Option<PathBuf>,
+    hints: Arc<Mutex<HintRegistry>>,
 }
+
+/// Where gossiped sequences go: the live subscriptions of each key.
+type HintRegistry = HashMap<[u8; 32], Vec<tokio::sync::mpsc::UnboundedSender<u64>>>;
 
 impl std::fmt::Debug for DhtClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -397,6 +401,7 @@ impl DhtClient {
             fetcher: None,
             seen: Arc::new(Mutex::new(seen)),
             state_file,
+            hints: Arc::default(),
         })
     }
 
@@ -424,6 +429,28 @@ impl DhtClient {
     /// The highest sequence seen (and reported) for `(public_key, salt)`.
     pub fn seen_sequence(&self, public_key: &[u8; 32], salt: &[u8]) -> Option<u64> {
         lock(&self.seen).get(&(*public_key, salt.to_vec())).copied()
+    }
+
+    pub(crate) fn register_hints(
+        &self,
+        public_key: [u8; 32],
+        sender: tokio::sync::mpsc::UnboundedSender<u64>,
+    ) {
+        lock(&self.hints)
+            .entry(public_key)
+            .or_default()
+            .push(sender);
+    }
+
+    pub(crate) fn send_hints(&self, public_key: &[u8; 32], sequence: u64) {
+        let mut hints = lock(&self.hints);
+        if let Some(senders) = hints.get_mut(public_key) {
+            // Ended subscriptions drop out here.
+            senders.retain(|s| s.send(sequence).is_ok());
+            if senders.is_empty() {
+                hints.remove(public_key);
+            }
+        }
     }
 
     fn note_seen(&self, public_key: &[u8; 32], salt: &[u8], seq: u64) -> Result<(), DhtError> {
