@@ -57,11 +57,7 @@ impl ProgressView {
                 ));
             }
             None => {
-                let tenth = if p.blobs_total == 0 {
-                    10
-                } else {
-                    p.blobs_done * 10 / p.blobs_total
-                };
+                let tenth = (p.blobs_done * 10).checked_div(p.blobs_total).unwrap_or(10);
                 if self.last_tenth.fetch_max(tenth, Ordering::Relaxed) < tenth {
                     eprintln!(
                         "progress {}% ({} of {} bytes, blobs {}/{}, peers {})",

@@ -155,7 +155,9 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoReport, NodeError> {
         })?;
     let dht_config = {
         let mut c = DhtConfig::local(&testnet.bootstrap);
-        // Every node answers on loopback: a short time-out only bounds the rare lost packet.
+        // A network made only of our own nodes: every node answers (PROTOCOL.md 4.1), so no
+        // lookup waits for a silent client-mode node. The time-out only bounds lost packets.
+        c.server_mode = true;
         c.request_timeout = Duration::from_millis(500);
         c
     };

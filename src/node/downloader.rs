@@ -646,17 +646,24 @@ impl Downloader {
                     if !shared.lock().remaining.contains(&id) {
                         continue;
                     }
-                    let dht = dht.clone();
-                    lookups.spawn(async move { dht.find_blob_peers(&id).await });
-                }
-                match lookups.join_next().await {
-                    Some(Ok(peers)) => {
-                        if !peers.is_empty() && tx.send(peers).is_err() {
-                            return;
+                    let (dht, tx) = (dht.clone(), tx.clone());
+                    lookups.spawn(async move {
+                        use futures_lite::StreamExt;
+                        // Each batch as it arrives: the first peers need not wait for the
+                        // whole lookup (which ends on the slowest node).
+                        let mut found =
+                            dht.mainline().get_peers(mainline::Id::from(id.info_hash()));
+                        while let Some(batch) = found.next().await {
+                            let peers: Vec<SocketAddr> =
+                                batch.into_iter().map(SocketAddr::V4).collect();
+                            if tx.send(peers).is_err() {
+                                return;
+                            }
                         }
-                    }
-                    Some(Err(_)) => {}
-                    None => return,
+                    });
+                }
+                if lookups.join_next().await.is_none() {
+                    return;
                 }
             }
         }))
