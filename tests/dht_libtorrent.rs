@@ -93,7 +93,7 @@ async fn libtorrent_interop() {
         cfg.request_timeout = Duration::from_millis(1000);
         let ours = DhtClient::start(&cfg).unwrap();
 
-        eprintln!("interop step: {}", "Our puts");
+        eprintln!("interop step: Our puts");
         // 1. Our puts (unsalted and salted) read by libtorrent with the same seq and value.
         let alice = Identity::from_seed(&[51; 32]);
         let m = manifest(&alice, 1_700_000_000_001, 1);
@@ -121,7 +121,7 @@ async fn libtorrent_interop() {
         assert_eq!(r["seq"], 7);
         assert_eq!(r["value_hex"], hex::encode(sub.as_bytes()));
 
-        eprintln!("interop step: {}", "libtorrent's puts");
+        eprintln!("interop step: libtorrent's puts");
         // 2. libtorrent's puts read and verified by us. libtorrent picks seq = current + 1,
         //    so a fresh key gets sequence 1.
         let seed = [52u8; 32];
@@ -150,7 +150,7 @@ async fn libtorrent_interop() {
             assert_eq!(got, bm);
         }
 
-        eprintln!("interop step: {}", "Our announce");
+        eprintln!("interop step: Our announce");
         // 3. Our announce seen by libtorrent's get_peers.
         let blob = BlobId::of(b"interop blob");
         ours.announce_blob(&blob, 5555).await.unwrap();
@@ -168,7 +168,7 @@ async fn libtorrent_interop() {
             }
         }
 
-        eprintln!("interop step: {}", "libtorrent's announce");
+        eprintln!("interop step: libtorrent's announce");
         // 4. libtorrent's announce found by our get_peers.
         let blob2 = BlobId::of(b"announced by libtorrent");
         let r = lt
