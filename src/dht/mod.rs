@@ -9,7 +9,6 @@
 pub mod bep44;
 pub mod client;
 mod manifest_glue;
-pub mod manifest_shim;
 pub mod record;
 pub mod subscription;
 

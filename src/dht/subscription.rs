@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::blob::BlobStore;
 use crate::dht::client::DhtClient;
-use crate::dht::manifest_shim::SignedManifest;
+use crate::manifest::SignedManifest;
 
 /// How often the reference client re-announces the blobs it holds.
 pub const RESEED_INTERVAL: Duration = Duration::from_secs(15 * 60);
