@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use megatorrent::blob::BlobStore;
-use megatorrent::dht::{DhtClient, DhtConfig, PartsTarget, PutOptions};
+use megatorrent::dht::{DhtClient, DhtConfig, PartsTarget, PutOptions, TransportFetcher};
 use megatorrent::id::{decode_hex_array, BlobId};
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{ReadKey, SignedManifest};
@@ -228,7 +228,9 @@ async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let salt = args.salt.unwrap_or_default();
-    let dht = client(&args.bootstrap)?;
+    // Parts of a pointer record come from the peers that announced them.
+    let dht = client(&args.bootstrap)?
+        .with_part_fetcher(std::sync::Arc::new(TransportFetcher::default()));
     let manifest = dht
         .get_manifest(&key, salt.as_bytes())
         .await
