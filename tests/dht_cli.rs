@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use megatorrent::identity::Identity;
+use megatorrent::manifest::{create_private_manifest, ReadKey};
 
 const BIN: &str = env!("CARGO_BIN_EXE_megatorrent");
 
@@ -18,19 +19,27 @@ struct Node {
 
 impl Node {
     fn start(bootstrap: Option<&str>) -> Node {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["dht", "node", "--listen", "127.0.0.1:0"]);
+        let mut args = vec!["dht", "node", "--listen", "127.0.0.1:0"];
         if let Some(b) = bootstrap {
-            cmd.args(["--bootstrap", b]);
+            args.extend(["--bootstrap", b]);
         }
-        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        Node::spawn(&args, "dht listening ")
+    }
+
+    /// Start a long-running command whose first stdout line is `<prefix>ADDR`.
+    fn spawn(args: &[&str], prefix: &str) -> Node {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let addr = line
             .trim()
-            .strip_prefix("dht listening ")
+            .strip_prefix(prefix)
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
         assert!(addr.starts_with("127.0.0.1:"));
