@@ -43,7 +43,7 @@ pub enum DhtError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A bootstrap address that does not resolve to an IPv4 socket address.
+    /// A bootstrap address not of the form `HOST:PORT` (IPv4 or a name).
     #[error("bad bootstrap address {0:?} (expected HOST:PORT, IPv4)")]
     BadBootstrap(String),
     /// The item breaks a BEP 44 rule (size, salt, signature).
