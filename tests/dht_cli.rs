@@ -157,7 +157,10 @@ fn cli_put_get_announce_peers() {
     ]);
     assert_eq!(code, 1);
     assert!(err.contains("does not fit in one DHT record"), "{err}");
-    assert!(err.contains("blob store") && err.contains("port"), "{err}");
+    assert!(
+        err.contains("--blobs DIR") && err.contains("--port PORT"),
+        "{err}"
+    );
     // With them, the parts land in the folder that `serve` serves, announced at its port.
     let blobs = dir.path().join("blobs");
     let blobs_path = blobs.to_str().unwrap();
