@@ -255,6 +255,8 @@ pub struct DhtClient {
     fetcher: Option<Arc<dyn PartFetcher>>,
     seen: Arc<Mutex<HashMap<SeenKey, u64>>>,
     state_file: Option<PathBuf>,
+    // Serializes state-file writes; each writer snapshots under it, so the file never goes back.
+    save_lock: Arc<Mutex<()>>,
     hints: Arc<Mutex<HintRegistry>>,
 }
 
@@ -402,6 +404,7 @@ impl DhtClient {
             fetcher: None,
             seen: Arc::new(Mutex::new(seen)),
             state_file,
+            save_lock: Arc::default(),
             hints: Arc::default(),
         })
     }
@@ -455,17 +458,20 @@ impl DhtClient {
     }
 
     fn note_seen(&self, public_key: &[u8; 32], salt: &[u8], seq: u64) -> Result<(), DhtError> {
-        let snapshot = {
+        {
             let mut seen = lock(&self.seen);
             let entry = seen.entry((*public_key, salt.to_vec())).or_insert(0);
             if *entry >= seq {
                 return Ok(());
             }
             *entry = seq;
-            seen.clone()
-        };
+        }
         match &self.state_file {
-            Some(path) => save_state(path, &snapshot),
+            Some(path) => {
+                let _guard = lock(&self.save_lock);
+                let snapshot = lock(&self.seen).clone();
+                save_state(path, &snapshot)
+            }
             None => Ok(()),
         }
     }
