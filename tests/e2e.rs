@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use megatorrent::blob::{ingest_file, BlobStore};
-use megatorrent::dht::{DhtClient, DhtConfig};
+use megatorrent::dht::{DhtClient, DhtConfig, TransportFetcher};
 use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{
@@ -15,8 +15,8 @@ use megatorrent::manifest::{
 };
 use megatorrent::node::demo::{run_demo, DemoOptions};
 use megatorrent::node::{
-    get_channel_manifest, ingest_files, publish_files, DownloadEvent, DownloadOptions, Downloader,
-    EventFn, NodeError, PeerPartFetcher, PublishOptions, SeedingOptions,
+    ingest_files, publish_files, DownloadEvent, DownloadOptions, Downloader, EventFn, NodeError,
+    PublishOptions, SeedingOptions,
 };
 use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, ServerConfig};
 use megatorrent::transport::{accept, AcceptOptions, Message};
@@ -297,8 +297,9 @@ async fn private_channel_end_to_end() {
         .unwrap();
         assert!(published.manifest().is_private());
 
-        let reader = dht(&net.bootstrap).with_part_fetcher(Arc::new(PeerPartFetcher::default()));
-        let manifest = get_channel_manifest(&reader, &identity.public_key_bytes(), b"private")
+        let reader = dht(&net.bootstrap).with_part_fetcher(Arc::new(TransportFetcher::default()));
+        let manifest = reader
+            .get_manifest(&identity.public_key_bytes(), b"private")
             .await
             .unwrap();
         assert_eq!(manifest, *published.manifest());
@@ -352,8 +353,9 @@ async fn resume_fetches_only_what_is_missing() {
         )
         .await
         .unwrap();
-        let reader = dht(&net.bootstrap).with_part_fetcher(Arc::new(PeerPartFetcher::default()));
-        let manifest = get_channel_manifest(&reader, &identity.public_key_bytes(), b"")
+        let reader = dht(&net.bootstrap).with_part_fetcher(Arc::new(TransportFetcher::default()));
+        let manifest = reader
+            .get_manifest(&identity.public_key_bytes(), b"")
             .await
             .unwrap();
         let sub = BlobStore::open(dir.path().join("sub")).unwrap();
@@ -441,7 +443,8 @@ async fn sequences_increase_and_republish_keeps_the_record() {
         .unwrap();
         assert!(second.sequence() > seq1);
         let reader = dht(&net.bootstrap);
-        let got = get_channel_manifest(&reader, &identity.public_key_bytes(), b"")
+        let got = reader
+            .get_manifest(&identity.public_key_bytes(), b"")
             .await
             .unwrap();
         assert_eq!(got.sequence(), second.sequence());

@@ -9,10 +9,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use megatorrent::blob::BlobStore;
-use megatorrent::dht::{DhtClient, DhtConfig};
+use megatorrent::dht::{DhtClient, DhtConfig, TransportFetcher};
 use megatorrent::id::decode_hex_array;
 use megatorrent::manifest::ReadKey;
-use megatorrent::node::{get_channel_manifest, DownloadOptions, Downloader, PeerPartFetcher};
+use megatorrent::node::{DownloadOptions, Downloader};
 
 use super::progress::ProgressView;
 
@@ -93,8 +93,9 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     let salt = args.salt.unwrap_or_default();
     runtime()?.block_on(async {
         let dht =
-            dht_client(&args.bootstrap)?.with_part_fetcher(Arc::new(PeerPartFetcher::default()));
-        let manifest = get_channel_manifest(&dht, &args.pubkey, salt.as_bytes())
+            dht_client(&args.bootstrap)?.with_part_fetcher(Arc::new(TransportFetcher::default()));
+        let manifest = dht
+            .get_manifest(&args.pubkey, salt.as_bytes())
             .await
             .context("cannot get the channel's manifest")?;
         eprintln!(

@@ -13,12 +13,12 @@ use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use crate::blob::BlobStore;
-use crate::dht::{DhtClient, DhtConfig};
+use crate::dht::{DhtClient, DhtConfig, TransportFetcher};
 use crate::id::BlobId;
 use crate::identity::Identity;
 use crate::node::{
-    get_channel_manifest, ingest_files, publish_entries, DownloadOptions, DownloadReport,
-    Downloader, EventFn, NodeError, PeerPartFetcher, PublishOptions, Seeding, SeedingOptions,
+    ingest_files, publish_entries, DownloadOptions, DownloadReport, Downloader, EventFn, NodeError,
+    PublishOptions, Seeding, SeedingOptions,
 };
 
 /// Called when a phase starts, with its name.
@@ -267,8 +267,9 @@ async fn subscribe_and_download(
     // 5. A fresh subscriber finds the manifest through the DHT (parts over the transport).
     let name = phase("discover");
     let start = Instant::now();
-    let dht = DhtClient::start(dht_config)?.with_part_fetcher(Arc::new(PeerPartFetcher::default()));
-    let manifest = get_channel_manifest(&dht, &identity.public_key_bytes(), b"").await?;
+    let dht =
+        DhtClient::start(dht_config)?.with_part_fetcher(Arc::new(TransportFetcher::default()));
+    let manifest = dht.get_manifest(&identity.public_key_bytes(), b"").await?;
     timed(name, start);
 
     // 6. Download from the peers it finds.

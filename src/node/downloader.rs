@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::blob::{check_entry, reassemble, BlobError, BlobStore};
-use crate::dht::{DhtClient, FetchError, FetchFuture, PartFetcher};
+use crate::dht::DhtClient;
 use crate::id::BlobId;
 use crate::manifest::BLOB_LEN;
 use crate::manifest::{FileEntry, ManifestContent, ManifestError, ReadKey, SignedManifest};
@@ -791,53 +791,6 @@ fn distinct_files(content: &ManifestContent) -> Result<Vec<FileEntry>, NodeError
         }
     }
     Ok(files)
-}
-
-/// A [`PartFetcher`] over the secure transport: fetches a manifest part from the first of the
-/// given peers that has it.
-#[derive(Debug, Clone)]
-pub struct PeerPartFetcher {
-    opts: FetcherOptions,
-    limit: Duration,
-}
-
-impl PeerPartFetcher {
-    /// Use `opts` for each connection, and give each peer at most `limit`.
-    pub fn new(opts: FetcherOptions, limit: Duration) -> Self {
-        Self { opts, limit }
-    }
-}
-
-impl Default for PeerPartFetcher {
-    fn default() -> Self {
-        Self::new(FetcherOptions::default(), Duration::from_secs(20))
-    }
-}
-
-impl PartFetcher for PeerPartFetcher {
-    fn fetch<'a>(&'a self, id: BlobId, peers: &'a [SocketAddr]) -> FetchFuture<'a> {
-        Box::pin(async move {
-            let mut reasons = Vec::new();
-            for peer in peers {
-                let attempt = async {
-                    let mut f = BlobFetcher::connect(*peer, &self.opts).await?;
-                    let r = f.fetch(id).await;
-                    f.close().await;
-                    r
-                };
-                match tokio::time::timeout(self.limit, attempt).await {
-                    Ok(Ok(bytes)) => return Ok(bytes),
-                    Ok(Err(e)) => reasons.push(format!("{peer}: {e}")),
-                    Err(_) => reasons.push(format!("{peer}: timed out")),
-                }
-            }
-            Err(FetchError(if reasons.is_empty() {
-                "no peer announced it".into()
-            } else {
-                reasons.join("; ")
-            }))
-        })
-    }
 }
 
 #[cfg(test)]

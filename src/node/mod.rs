@@ -10,14 +10,12 @@
 pub mod demo;
 mod downloader;
 mod error;
-mod glue;
 mod publisher;
 
 pub use downloader::{
-    DownloadEvent, DownloadOptions, DownloadReport, Downloader, EventFn, PeerPartFetcher, Progress,
+    DownloadEvent, DownloadOptions, DownloadReport, Downloader, EventFn, Progress,
 };
 pub use error::NodeError;
-pub use glue::{get_channel_manifest, put_channel_manifest};
 pub use publisher::{
     ingest_files, next_sequence, publish_entries, publish_files, PublishOptions, Published,
     Seeding, SeedingOptions,

@@ -19,7 +19,7 @@ use crate::manifest::{
     create_manifest, create_private_manifest, Collection, FileEntry, ManifestContent, ReadKey,
     SignedManifest,
 };
-use crate::node::{put_channel_manifest, NodeError};
+use crate::node::NodeError;
 use crate::peer::{BlobServer, ServerConfig, ServerHandle};
 
 /// Where the publisher remembers the last sequence it published per channel, inside the blob
@@ -315,11 +315,11 @@ pub async fn publish_entries(
         cas: None,
         parts: Some(PartsTarget { store, port }),
     };
-    let report = match put_channel_manifest(dht, identity, &manifest, &put).await {
+    let report = match dht.put_manifest(identity, &manifest, &put).await {
         Ok(r) => r,
         Err(e) => {
             seeding.shutdown().await;
-            return Err(e);
+            return Err(e.into());
         }
     };
     seeding.add(&report.parts);
@@ -349,7 +349,7 @@ pub async fn publish_entries(
                     }),
                 };
                 // Same sequence, same value: nodes refresh the item's lifetime.
-                match put_channel_manifest(&dht, &identity, &manifest, &put).await {
+                match dht.put_manifest(&identity, &manifest, &put).await {
                     Ok(r) => tracing::debug!(nodes = r.stored_at, "manifest re-put"),
                     Err(e) => tracing::warn!("manifest re-put failed: {e}"),
                 }
