@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::blob::{check_entry, reassemble, BlobError, BlobStore};
+use std::io::{Read, Write};
+
+use crate::blob::{check_entry, open_in_place, reassemble, BlobError, BlobStore};
 use crate::dht::DhtClient;
 use crate::id::BlobId;
 use crate::manifest::BLOB_LEN;
@@ -165,6 +167,15 @@ impl std::fmt::Debug for Downloader {
     }
 }
 
+/// Abandons the download's file writer when dropped.
+struct AbortOnDrop(Arc<Shared>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// How a worker ended.
 enum WorkerEnd {
     /// Nothing left to fetch.
@@ -240,6 +251,9 @@ impl Sched {
 struct Shared {
     sched: Mutex<Sched>,
     wake: Notify,
+    /// Wakes the file writer when a blob is stored or the download is abandoned.
+    stored: Notify,
+    aborted: AtomicBool,
     store: BlobStore,
     sizes: HashMap<BlobId, u64>,
     events: Option<EventFn>,
@@ -303,6 +317,7 @@ impl Shared {
         if progress.blobs_done == progress.blobs_total {
             self.wake.notify_waiters();
         }
+        self.stored.notify_waiters();
         self.emit(DownloadEvent::BlobDone {
             blob: id,
             peer,
@@ -426,17 +441,76 @@ impl Downloader {
                 ..Sched::default()
             }),
             wake: Notify::new(),
+            stored: Notify::new(),
+            aborted: AtomicBool::new(false),
             store: self.store.clone(),
             sizes,
             events: self.events.clone(),
         });
         shared.emit(DownloadEvent::Started(shared.lock().progress));
 
-        let mut todo = todo;
-        let mut waiting: Vec<FileEntry> = files;
-        // A blob that is in the store but turns out corrupt (or vanished) during reassembly
-        // is removed and fetched again; a few passes bound that.
+        // Files are written while their blobs arrive (in order, each verified again as it
+        // is decrypted), so the end of the download is not followed by a full second pass.
+        shared.lock().remaining = todo.iter().copied().collect();
+        let streaming = {
+            let (shared, store, files, out_dir) = (
+                shared.clone(),
+                self.store.clone(),
+                files.clone(),
+                out_dir.to_owned(),
+            );
+            let handle = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                files
+                    .into_iter()
+                    .map(|entry| {
+                        let path = out_dir.join(&entry.name);
+                        let r = stream_file(&handle, &shared, &store, &entry, &path);
+                        (entry, r.map(|()| path))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        // Dropping the download (a caller's time-out) must also stop the writer thread.
+        let _stop_writer = AbortOnDrop(shared.clone());
+        if !todo.is_empty() {
+            let start = Instant::now();
+            let fetched = self.fetch_all(&shared, todo).await;
+            report.fetch_time += start.elapsed();
+            if let Err(e) = fetched {
+                shared.abort();
+                // The writer sees the abort at its next wait and drops its temporary file.
+                let _ = streaming.await;
+                return Err(e);
+            }
+        }
+        let start = Instant::now();
+        let mut written: Vec<Option<PathBuf>> = Vec::new();
+        let mut waiting: Vec<(usize, FileEntry)> = Vec::new();
+        for (i, (entry, outcome)) in streaming.await?.into_iter().enumerate() {
+            match outcome {
+                Ok(path) => {
+                    shared.emit(DownloadEvent::FileDone { path: path.clone() });
+                    written.push(Some(path));
+                }
+                Err(e) => {
+                    // Most likely a blob that was in the store but is damaged: the careful
+                    // path below finds it, fetches it again and rebuilds the file.
+                    tracing::debug!("{}: streamed write failed: {e}", entry.name);
+                    written.push(None);
+                    waiting.push((i, entry));
+                }
+            }
+        }
+        report.reassemble_time += start.elapsed();
+
+        let mut todo = Vec::new();
+        // A blob that is in the store but turns out corrupt (or vanished) is removed and
+        // fetched again; a few passes bound that.
         for pass in 0..3 {
+            if waiting.is_empty() {
+                break;
+            }
             if !todo.is_empty() {
                 let start = Instant::now();
                 self.fetch_all(&shared, todo).await?;
@@ -445,7 +519,7 @@ impl Downloader {
             let start = Instant::now();
             let mut refetch = Vec::new();
             let mut left = Vec::new();
-            for entry in waiting {
+            for (i, entry) in waiting {
                 let path = out_dir.join(&entry.name);
                 let store = self.store.clone();
                 let target = path.clone();
@@ -457,7 +531,7 @@ impl Downloader {
                 match outcome {
                     Ok(()) => {
                         shared.emit(DownloadEvent::FileDone { path: path.clone() });
-                        report.files.push(path);
+                        written[i] = Some(path);
                     }
                     Err(BlobError::Corrupt { blob_id } | BlobError::Missing { blob_id })
                         if pass < 2 =>
@@ -466,20 +540,18 @@ impl Downloader {
                         self.store.remove(&blob_id)?;
                         shared.undo(blob_id);
                         refetch.push(blob_id);
-                        left.push(entry);
+                        left.push((i, entry));
                     }
                     Err(e) => return Err(e.into()),
                 }
             }
             report.reassemble_time += start.elapsed();
-            if left.is_empty() {
-                break;
-            }
             refetch.sort();
             refetch.dedup();
             todo = refetch;
             waiting = left;
         }
+        report.files = written.into_iter().flatten().collect();
         let s = shared.lock();
         report.blobs_fetched = s.fetched;
         report.peers_used = s.delivered.iter().map(|(p, n)| (*p, *n)).collect();
@@ -671,6 +743,27 @@ impl Downloader {
 }
 
 impl Shared {
+    /// Give up: wake the file writer so that it stops.
+    fn abort(&self) {
+        self.aborted.store(true, Ordering::Relaxed);
+        self.stored.notify_waiters();
+    }
+
+    /// Wait until `id` is in the store (true) or the download is abandoned (false).
+    async fn wait_stored(&self, id: &BlobId) -> bool {
+        loop {
+            let notified = self.stored.notified();
+            if self.aborted.load(Ordering::Relaxed) {
+                return false;
+            }
+            if !self.lock().remaining.contains(id) {
+                return true;
+            }
+            // The time-out only covers a wake-up between the check and the wait.
+            let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+        }
+    }
+
     /// Count a blob as not done again (it was found bad in the store).
     fn undo(&self, id: BlobId) {
         let mut s = self.lock();
@@ -753,6 +846,63 @@ async fn worker(
         fetcher.close().await;
     }
     (peer, end)
+}
+
+/// Write `entry` to `path` as its blobs arrive: each blob is read from the store, checked
+/// against its id and decrypted ([`open_in_place`]), then appended to a temporary file in the
+/// output folder that is synced and renamed into place once complete (as
+/// [`reassemble`] does). Runs on a blocking thread; `handle` waits for the blobs.
+fn stream_file(
+    handle: &tokio::runtime::Handle,
+    shared: &Shared,
+    store: &BlobStore,
+    entry: &FileEntry,
+    path: &Path,
+) -> Result<(), BlobError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| BlobError::Io { path, source }
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".megatorrent-")
+        .suffix(".part")
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
+    let mut buf = Vec::with_capacity(BLOB_LEN);
+    let mut written = 0u64;
+    for chunk in &entry.chunks {
+        let blob_id = chunk.blob_id;
+        if !handle.block_on(shared.wait_stored(&blob_id)) {
+            return Err(BlobError::Missing { blob_id });
+        }
+        buf.clear();
+        let blob_path = store.path_of(&blob_id);
+        match std::fs::File::open(&blob_path) {
+            // One more byte than a blob is read, so an over-long file is caught as corrupt.
+            Ok(f) => f
+                .take(BLOB_LEN as u64 + 1)
+                .read_to_end(&mut buf)
+                .map_err(io(&blob_path))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BlobError::Missing { blob_id })
+            }
+            Err(e) => return Err(io(&blob_path)(e)),
+        };
+        open_in_place(&mut buf, chunk)?;
+        tmp.as_file_mut().write_all(&buf).map_err(io(path))?;
+        written += buf.len() as u64;
+    }
+    if written != entry.size {
+        return Err(BlobError::SizeMismatch {
+            name: entry.name.clone(),
+            declared: entry.size,
+            actual: written,
+        });
+    }
+    tmp.as_file().sync_all().map_err(io(path))?;
+    tmp.persist(path).map_err(|e| io(path)(e.error))?;
+    Ok(())
 }
 
 /// The content of `manifest`, decrypted with `read_key` when it is private.
