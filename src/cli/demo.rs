@@ -103,6 +103,8 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+const MIB: f64 = (1u64 << 20) as f64;
+
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -128,9 +130,20 @@ fn print_summary(r: &DemoReport) {
         .collect();
     println!("  time         {}", phases.join(", "));
     println!(
-        "  throughput   {:.1} MiB/s over the download phase ({} blobs fetched)",
-        r.throughput() / (1u64 << 20) as f64,
-        d.blobs_fetched
+        "  download     {} fetching {} blobs, then {} finishing the file (sync, rename)",
+        secs(d.fetch_time),
+        d.blobs_fetched,
+        secs(d.reassemble_time)
+    );
+    let fetch_rate = if d.fetch_time.is_zero() {
+        0.0
+    } else {
+        r.size as f64 / d.fetch_time.as_secs_f64()
+    };
+    println!(
+        "  throughput   {:.1} MiB/s over the download phase ({:.1} MiB/s while fetching)",
+        r.throughput() / MIB,
+        fetch_rate / MIB
     );
     let peers: Vec<String> = d
         .peers_used
