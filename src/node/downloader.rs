@@ -144,7 +144,9 @@ pub struct DownloadReport {
     pub peers_dropped: Vec<SocketAddr>,
     /// Time spent fetching.
     pub fetch_time: Duration,
-    /// Time spent reassembling.
+    /// Time from the last blob fetched until every file was in place (files are written
+    /// while their blobs arrive; this is the tail: catching up, sync, rename, and any
+    /// rebuild of a file whose stored blob was damaged).
     pub reassemble_time: Duration,
 }
 
@@ -622,12 +624,14 @@ impl Downloader {
             if stuck && candidates.is_empty() && !discovering {
                 if rounds >= self.opts.rounds {
                     let s = shared.lock();
-                    let first = s.pending.front().copied().unwrap_or(todo[0]);
-                    break Err(NodeError::Unavailable {
-                        missing: s.remaining.len(),
-                        first,
-                        peers_tried: tried.len(),
-                    });
+                    // Stuck implies a pending blob.
+                    if let Some(first) = s.pending.front().copied() {
+                        break Err(NodeError::Unavailable {
+                            missing: s.remaining.len(),
+                            first,
+                            peers_tried: tried.len(),
+                        });
+                    }
                 }
                 rounds += 1;
                 tokio::time::sleep(self.opts.round_delay).await;
