@@ -36,6 +36,8 @@ pub struct DemoOptions {
     /// Folder in which the demo's temporary folder is made (the system's by default). The
     /// temporary folder is removed at the end.
     pub work_dir: Option<PathBuf>,
+    /// The subscriber's download settings.
+    pub download: DownloadOptions,
     /// Download progress.
     pub events: Option<EventFn>,
     /// Phase changes.
@@ -49,6 +51,7 @@ impl Default for DemoOptions {
             nodes: 20,
             peers: 3,
             work_dir: None,
+            download: DownloadOptions::default(),
             events: None,
             phases: None,
         }
@@ -277,7 +280,7 @@ async fn subscribe_and_download(
     let start = Instant::now();
     let store = BlobStore::open(tmp.path().join("subscriber"))?;
     let out = tmp.path().join("downloads");
-    let mut downloader = Downloader::new(store, Some(dht), DownloadOptions::default());
+    let mut downloader = Downloader::new(store, Some(dht), opts.download.clone());
     if let Some(events) = &opts.events {
         downloader = downloader.with_events(events.clone());
     }
