@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use std::io::{Read, Write};
@@ -168,6 +168,9 @@ impl std::fmt::Debug for Downloader {
             .finish_non_exhaustive()
     }
 }
+
+/// Store writes a worker may have pending while it reads the next replies.
+const WRITE_AHEAD: usize = 4;
 
 /// Abandons the download's file writer when dropped.
 struct AbortOnDrop(Arc<Shared>);
@@ -327,13 +330,16 @@ impl Shared {
         });
     }
 
-    /// Handle one reply of a worker's batch.
+    /// Handle one reply of a worker's batch. A good blob is written to the store on a
+    /// blocking thread while the worker goes on reading replies; `writes` bounds how many
+    /// such writes (and so how many blobs in memory) a worker has pending.
     async fn on_result(
-        &self,
+        self: &Arc<Self>,
         peer: SocketAddr,
         id: BlobId,
         result: Result<Vec<u8>, PeerError>,
         banned: &AtomicBool,
+        writes: &Arc<Semaphore>,
     ) {
         if banned.load(Ordering::Relaxed) {
             // Nothing more is taken from a peer that lied once.
@@ -342,21 +348,27 @@ impl Shared {
         }
         match result {
             Ok(bytes) => {
-                let store = self.store.clone();
+                let Ok(permit) = writes.clone().acquire_owned().await else {
+                    self.requeue(id, None);
+                    return;
+                };
+                let (shared, store) = (self.clone(), self.store.clone());
                 // The fetcher checked the hash; file writes block, so not on the async workers.
-                let written =
-                    tokio::task::spawn_blocking(move || store.put_hashed(&id, &bytes)).await;
-                match written {
-                    Ok(Ok(())) => self.done(id, peer),
-                    Ok(Err(e)) => {
-                        self.lock().fatal.get_or_insert(e.into());
-                        self.requeue(id, None);
+                let write = tokio::task::spawn_blocking(move || store.put_hashed(&id, &bytes));
+                tokio::spawn(async move {
+                    match write.await {
+                        Ok(Ok(())) => shared.done(id, peer),
+                        Ok(Err(e)) => {
+                            shared.lock().fatal.get_or_insert(e.into());
+                            shared.requeue(id, None);
+                        }
+                        Err(e) => {
+                            shared.lock().fatal.get_or_insert(e.into());
+                            shared.requeue(id, None);
+                        }
                     }
-                    Err(e) => {
-                        self.lock().fatal.get_or_insert(e.into());
-                        self.requeue(id, None);
-                    }
-                }
+                    drop(permit);
+                });
             }
             Err(PeerError::HashMismatch { .. }) => {
                 banned.store(true, Ordering::Relaxed);
@@ -816,6 +828,7 @@ async fn worker(
         }
     }
     let banned = AtomicBool::new(false);
+    let writes = Arc::new(Semaphore::new(WRITE_AHEAD));
     let end = loop {
         if !fetcher.is_usable() {
             break WorkerEnd::Lost("connection lost".into());
@@ -837,9 +850,12 @@ async fn worker(
         }
         let shared_ref = &shared;
         let banned_ref = &banned;
+        let writes_ref = &writes;
         fetcher
             .fetch_each(&batch, |id, r| async move {
-                shared_ref.on_result(peer, id, r, banned_ref).await
+                shared_ref
+                    .on_result(peer, id, r, banned_ref, writes_ref)
+                    .await
             })
             .await;
         if banned.load(Ordering::Relaxed) {
@@ -849,6 +865,8 @@ async fn worker(
     if fetcher.is_usable() {
         fetcher.close().await;
     }
+    // The worker ends only once its blobs are written (or requeued).
+    let _ = writes.acquire_many(WRITE_AHEAD as u32).await;
     (peer, end)
 }
 
