@@ -15,6 +15,7 @@
 
 pub mod blob;
 pub mod dht;
+pub mod ffi;
 pub mod id;
 pub mod identity;
 pub mod manifest;

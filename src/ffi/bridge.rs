@@ -1,0 +1,125 @@
+//! The one `#[cxx::bridge]` module. It converts and delegates; it holds no protocol logic.
+//!
+//! Every `extern "Rust"` function returns `Result` and runs its body inside
+//! [`guard`](super::panic::guard), so a Rust panic reaches C++ as a thrown `rust::Error`
+//! (message prefixed `panic: `) instead of aborting the host. C++ sees camelCase names.
+
+use super::engine::Engine;
+use super::panic::guard;
+use super::FfiError;
+
+#[cxx::bridge(namespace = "megatorrent::ffi")]
+pub(crate) mod ffi {
+    /// What a queued event reports on.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Operation {
+        /// The test-only asynchronous panic (`debugPanicAsync`).
+        SelfTest,
+    }
+
+    /// One finished asynchronous operation, drained on the owner's thread with `takeEvents`.
+    #[derive(Debug, Clone)]
+    struct Event {
+        /// What finished.
+        operation: Operation,
+        /// The id `submit`-style calls returned for this operation.
+        request: u64,
+        /// Whether it succeeded; if not, `message` says why.
+        ok: bool,
+        /// What the operation was about (a blob id or public key in hex), as given.
+        subject: String,
+        /// The failure reason (empty on success).
+        message: String,
+    }
+
+    unsafe extern "C++" {
+        include!("cpp-shim/ffi_notifier.h");
+
+        /// Implemented by the Qt shim; see `cpp-shim/ffi_notifier.h`.
+        type Notifier;
+
+        /// Called from an engine thread when events become pending.
+        fn notify(self: &Notifier);
+    }
+
+    extern "Rust" {
+        /// A runtime with its event queue; freed when the owning `rust::Box` is destroyed, which
+        /// first guarantees that `notifier` is never called again.
+        type Engine;
+
+        /// Starts an engine. `notifier` may be null.
+        #[cxx_name = "newEngine"]
+        fn new_engine(notifier: UniquePtr<Notifier>) -> Result<Box<Engine>>;
+
+        /// Removes and returns every pending event, oldest first.
+        #[cxx_name = "takeEvents"]
+        fn take_events(engine: &Engine) -> Result<Vec<Event>>;
+
+        /// Test-only: panics inside the bridge, to show the panic becomes a C++ exception.
+        #[cxx_name = "debugPanic"]
+        fn debug_panic(message: &str) -> Result<()>;
+
+        /// Test-only: queues work that panics on an engine thread; it arrives as a failed
+        /// `SelfTest` event. Returns the request id.
+        #[cxx_name = "debugPanicAsync"]
+        fn debug_panic_async(engine: &Engine, message: &str) -> Result<u64>;
+    }
+}
+
+pub(crate) use ffi::{Event, Notifier, Operation};
+
+// The shim's notifier only posts a queued call (QMetaObject::invokeMethod), which Qt documents
+// as thread-safe, and it is freed only after `EventQueue::detach` returned.
+unsafe impl Send for Notifier {}
+unsafe impl Sync for Notifier {}
+
+impl Event {
+    /// A successful event with no payload.
+    pub(crate) fn succeeded(operation: Operation, request: u64, subject: String) -> Self {
+        Self {
+            operation,
+            request,
+            ok: true,
+            subject,
+            message: String::new(),
+        }
+    }
+
+    /// A failed event; `error`'s message is the reason C++ shows.
+    pub(crate) fn failed(
+        operation: Operation,
+        request: u64,
+        subject: String,
+        error: &dyn std::fmt::Display,
+    ) -> Self {
+        Self {
+            message: error.to_string(),
+            ok: false,
+            ..Self::succeeded(operation, request, subject)
+        }
+    }
+}
+
+fn new_engine(notifier: cxx::UniquePtr<Notifier>) -> Result<Box<Engine>, FfiError> {
+    guard(|| Engine::new(notifier).map(Box::new))
+}
+
+fn take_events(engine: &Engine) -> Result<Vec<Event>, FfiError> {
+    guard(|| Ok(engine.take_events()))
+}
+
+// Deliberate panics are the point of these two test hooks.
+#[allow(clippy::panic)]
+fn debug_panic(message: &str) -> Result<(), FfiError> {
+    guard(|| panic!("{message}"))
+}
+
+#[allow(clippy::panic)]
+fn debug_panic_async(engine: &Engine, message: &str) -> Result<u64, FfiError> {
+    guard(|| {
+        let message = message.to_owned();
+        engine.submit(Operation::SelfTest, String::new(), move |_| async move {
+            panic!("{message}")
+        })
+    })
+}
