@@ -20,3 +20,30 @@ cargo clippy --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --locked
+
+echo "== C++: Qt shim, QtTest suites (ctest), consumer project"
+# Debian packages for the C++ side (qt6-base-dev brings Qt6 Core, Network and Test).
+need_apt=()
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v ninja >/dev/null || need_apt+=(ninja-build)
+command -v c++ >/dev/null || need_apt+=(g++)
+dpkg -s qt6-base-dev >/dev/null 2>&1 || need_apt+=(qt6-base-dev)
+if ((${#need_apt[@]})); then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_apt[@]}"
+fi
+# Debug builds reuse the target/ directory `cargo test` just filled: cargo compiles nothing twice.
+jobs=$(nproc)
+cmake -S . -B build/cxx -G Ninja -DCMAKE_BUILD_TYPE=Debug
+cmake --build build/cxx -j "$jobs"
+(cd build/cxx && ctest --output-on-failure --timeout 300)
+cmake -S tests/consumer -B build/consumer -G Ninja -DCMAKE_BUILD_TYPE=Debug
+cmake --build build/consumer -j "$jobs"
+build/consumer/qbt_consumer
+if [[ "${MEGATORRENT_SANITIZE:-0}" == 1 ]]; then
+    echo "== C++: the same suites under AddressSanitizer + UBSan"
+    cmake -S . -B build/cxx-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEGATORRENT_SANITIZE=ON
+    cmake --build build/cxx-asan -j "$jobs"
+    (cd build/cxx-asan && ctest --output-on-failure --timeout 300)
+fi
