@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod keygen;
+mod manifest;
 
 /// Megatorrent: signed, encrypted content channels on the BitTorrent Mainline DHT.
 #[derive(Parser)]
@@ -25,6 +26,9 @@ struct Cli {
 enum Command {
     /// Create a new identity file (Ed25519 key pair) and print its public key.
     Keygen(keygen::KeygenArgs),
+    /// Create, verify or decrypt a signed manifest.
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCommand),
 }
 
 /// Parse the command line, run the command, map its outcome to an exit code.
@@ -34,6 +38,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.log.as_deref());
     let outcome: anyhow::Result<ExitCode> = match cli.command {
         Command::Keygen(args) => keygen::run(args),
+        Command::Manifest(command) => manifest::run(command),
     };
     match outcome {
         Ok(code) => code,
