@@ -32,6 +32,60 @@ pub(crate) mod ffi {
         message: String,
     }
 
+    /// A chunk of a file (PROTOCOL.md 2.1); `key` and `nonce` are raw bytes.
+    #[derive(Debug, Clone, Default)]
+    struct ChunkData {
+        /// SHA-256 of the blob, 64 lowercase hex characters.
+        blob_id: String,
+        /// Offset inside the blob (0 in protocol v5).
+        offset: u64,
+        /// Blob length (1048592 in protocol v5).
+        length: u64,
+        /// ChaCha20-Poly1305 key, 32 bytes.
+        key: Vec<u8>,
+        /// ChaCha20-Poly1305 nonce, 12 bytes.
+        nonce: Vec<u8>,
+        /// Plaintext bytes kept.
+        real_size: u64,
+    }
+
+    /// A file of a collection.
+    #[derive(Debug, Clone, Default)]
+    struct FileData {
+        /// File name (never a path).
+        name: String,
+        /// Size in bytes.
+        size: u64,
+        /// Chunks in order.
+        chunks: Vec<ChunkData>,
+    }
+
+    /// A titled group of files.
+    #[derive(Debug, Clone, Default)]
+    struct CollectionData {
+        /// Title.
+        title: String,
+        /// Files.
+        items: Vec<FileData>,
+    }
+
+    /// A verified manifest (or, from C++, content to sign).
+    #[derive(Debug, Clone, Default)]
+    struct ManifestData {
+        /// Publisher key, 64 lowercase hex characters.
+        public_key: String,
+        /// Sequence number.
+        sequence: u64,
+        /// A private manifest (its collections are empty unless it was decrypted).
+        encrypted: bool,
+        /// Milliseconds since the epoch.
+        timestamp: u64,
+        /// Collections in order.
+        collections: Vec<CollectionData>,
+        /// The exact signed JSON text.
+        text: String,
+    }
+
     unsafe extern "C++" {
         include!("cpp-shim/ffi_notifier.h");
 
@@ -55,6 +109,25 @@ pub(crate) mod ffi {
         #[cxx_name = "takeEvents"]
         fn take_events(engine: &Engine) -> Result<Vec<Event>>;
 
+        /// Parses, validates and verifies a manifest; the error names the reason.
+        #[cxx_name = "manifestVerify"]
+        fn manifest_verify(json: &[u8]) -> Result<ManifestData>;
+
+        /// As `manifestVerify`, then decrypts a private manifest with a 32-byte read key.
+        #[cxx_name = "manifestDecrypt"]
+        fn manifest_decrypt(json: &[u8], read_key: &[u8]) -> Result<ManifestData>;
+
+        /// Signs `content`'s collections and timestamp as a plain manifest of the identity whose
+        /// secret is `secret_key` (32-byte seed or 64-byte libsodium key); `public_key`, if not
+        /// empty, must match it. Returns the verified result.
+        #[cxx_name = "manifestCreate"]
+        fn manifest_create(
+            secret_key: &[u8],
+            public_key: &[u8],
+            sequence: u64,
+            content: &ManifestData,
+        ) -> Result<ManifestData>;
+
         /// Test-only: panics inside the bridge, to show the panic becomes a C++ exception.
         #[cxx_name = "debugPanic"]
         fn debug_panic(message: &str) -> Result<()>;
@@ -66,7 +139,9 @@ pub(crate) mod ffi {
     }
 }
 
-pub(crate) use ffi::{Event, Notifier, Operation};
+pub(crate) use ffi::{
+    ChunkData, CollectionData, Event, FileData, ManifestData, Notifier, Operation,
+};
 
 // The shim's notifier only posts a queued call (QMetaObject::invokeMethod), which Qt documents
 // as thread-safe, and it is freed only after `EventQueue::detach` returned.
@@ -106,6 +181,27 @@ fn new_engine(notifier: cxx::UniquePtr<Notifier>) -> Result<Box<Engine>, FfiErro
 
 fn take_events(engine: &Engine) -> Result<Vec<Event>, FfiError> {
     guard(|| Ok(engine.take_events()))
+}
+
+fn manifest_verify(json: &[u8]) -> Result<ManifestData, FfiError> {
+    guard(|| super::manifest::verify(json))
+}
+
+fn manifest_decrypt(json: &[u8], read_key: &[u8]) -> Result<ManifestData, FfiError> {
+    guard(|| super::manifest::decrypt(json, read_key))
+}
+
+fn manifest_create(
+    secret_key: &[u8],
+    public_key: &[u8],
+    sequence: u64,
+    content: &ManifestData,
+) -> Result<ManifestData, FfiError> {
+    guard(|| {
+        let identity = super::manifest::identity(secret_key, public_key)?;
+        let manifest = super::manifest::create(&identity, sequence, content)?;
+        Ok(super::manifest::to_data(&manifest, manifest.content()))
+    })
 }
 
 // Deliberate panics are the point of these two test hooks.

@@ -8,6 +8,7 @@
 
 mod bridge;
 mod engine;
+mod manifest;
 mod panic;
 mod queue;
 
@@ -21,6 +22,9 @@ pub enum FfiError {
     /// The engine's runtime could not start or is already shut down.
     #[error("engine runtime: {0}")]
     Runtime(String),
+    /// A manifest was refused (the reason of PROTOCOL.md 2.4).
+    #[error("{0}")]
+    Manifest(#[from] crate::manifest::ManifestError),
     /// An argument from C++ was malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
