@@ -1,0 +1,135 @@
+//! `megatorrent serve` and `megatorrent fetch`: the blob server and fetcher from the shell.
+
+use anyhow::Context;
+use clap::Args;
+use megatorrent::blob::BlobStore;
+use megatorrent::id::{decode_hex_array, BlobId};
+use megatorrent::identity::Identity;
+use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, PeerError, ServerConfig};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Serve the blobs of a folder to v5 peers until SIGINT or SIGTERM.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Blob store folder (created if missing).
+    #[arg(long, value_name = "DIR")]
+    blobs: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: String,
+    /// Identity file with which to answer identity-binding requests.
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
+}
+
+/// Fetch blobs from one peer into a folder, verifying each against its id.
+#[derive(Args)]
+pub struct FetchArgs {
+    /// The peer to fetch from.
+    #[arg(value_name = "HOST:PORT")]
+    peer: String,
+    /// Blob ids (64 lowercase hex characters each).
+    #[arg(value_name = "BLOBID", required = true, value_parser = parse_blob_id)]
+    ids: Vec<BlobId>,
+    /// Blob store folder to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    blobs: PathBuf,
+    /// Require the peer to prove this identity (Ed25519 public key, hex).
+    #[arg(long, value_name = "PUBKEY", value_parser = parse_pubkey)]
+    expect_identity: Option<[u8; 32]>,
+}
+
+fn parse_blob_id(s: &str) -> Result<BlobId, String> {
+    BlobId::from_hex(s).map_err(|e| format!("invalid blob id: {e}"))
+}
+
+fn parse_pubkey(s: &str) -> Result<[u8; 32], String> {
+    decode_hex_array::<32>(s).map_err(|e| format!("invalid public key: {e}"))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Run the server until SIGINT/SIGTERM.
+pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let store = BlobStore::open(&args.blobs).context("cannot open the blob store")?;
+    let identity = match &args.identity {
+        Some(path) => Some(Arc::new(
+            Identity::load(path).context("cannot read the identity")?,
+        )),
+        None => None,
+    };
+    runtime()?.block_on(async {
+        let config = ServerConfig {
+            identity,
+            ..ServerConfig::default()
+        };
+        let server = BlobServer::bind(args.listen.as_str(), store, config).await?;
+        let handle = server.spawn()?;
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "listening {}", handle.local_addr())?;
+        stdout.flush()?;
+        wait_for_stop_signal().await?;
+        handle.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// Fetch every id; fail (exit 1) naming each blob that could not be fetched.
+pub fn run_fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
+    let store = BlobStore::open(&args.blobs).context("cannot open the blob store")?;
+    let mut opts = FetcherOptions::default();
+    opts.connect.expect_identity = args.expect_identity;
+    runtime()?.block_on(async {
+        let mut fetcher = BlobFetcher::connect(args.peer.as_str(), &opts)
+            .await
+            .with_context(|| format!("cannot connect to {}", args.peer))?;
+        let results = fetcher.fetch_into(&store, &args.ids).await;
+        fetcher.close().await;
+        let failures: Vec<String> = args
+            .ids
+            .iter()
+            .zip(&results)
+            .filter_map(|(id, r)| {
+                r.as_ref().err().map(|e| match e {
+                    // These already name the blob.
+                    PeerError::NotFound(_) | PeerError::HashMismatch { .. } => e.to_string(),
+                    _ => format!("blob {id}: {e}"),
+                })
+            })
+            .collect();
+        if failures.is_empty() {
+            println!(
+                "fetched {} blob(s) into {}",
+                args.ids.len(),
+                args.blobs.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        } else {
+            anyhow::bail!(
+                "{} of {} blob(s) not fetched: {}",
+                failures.len(),
+                args.ids.len(),
+                failures.join("; ")
+            )
+        }
+    })
+}

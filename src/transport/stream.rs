@@ -1,0 +1,369 @@
+//! The tokio adapter: drives the sans-IO core over a TCP socket.
+//!
+//! [`connect`] and [`accept`] run the key exchange under a time-out (10 s by default) and return
+//! a [`SecureStream`], which sends and receives typed messages. It splits into a
+//! [`SecureReader`] and a [`SecureWriter`] so requests can be pipelined while replies are read.
+//! [`SecureStream::close`] shuts the write side down and drains the read side before the
+//! socket is dropped: closing a socket with unread bytes makes the kernel send a reset, and a
+//! reference peer crashes on a reset.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::time::{timeout, timeout_at, Instant};
+
+use super::TransportError;
+use super::{Handshake, Hello, Message, Opener, Plaintext, Role, Sealer, SessionInfo};
+
+/// Default time allowed for the key exchange (and the binding answer).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a graceful close waits for the peer to finish writing.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+// Small frames are read through this buffer; larger reads go straight into the frame body.
+const READ_BUF: usize = 16 * 1024;
+
+/// Options for [`connect`].
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Time allowed for TCP connect, key exchange and (with binding) the server's proof.
+    pub handshake_timeout: Duration,
+    /// Require the server to prove this Ed25519 identity (PROTOCOL.md 5.4).
+    pub expect_identity: Option<[u8; 32]>,
+    /// Gossip to send in a HELLO right after the handshake. A HELLO is sent when this is set
+    /// or when binding is required.
+    pub gossip: Option<BTreeMap<[u8; 32], i64>>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            expect_identity: None,
+            gossip: None,
+        }
+    }
+}
+
+/// Options for [`accept`].
+#[derive(Debug, Clone)]
+pub struct AcceptOptions {
+    /// Time allowed for the key exchange.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for AcceptOptions {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+/// The receiving half of a secure connection.
+#[derive(Debug)]
+pub struct SecureReader {
+    io: BufReader<OwnedReadHalf>,
+    opener: Opener,
+    // Set after an error: the stream position is unknown, nothing more can be read.
+    failed: bool,
+}
+
+/// The sending half of a secure connection.
+#[derive(Debug)]
+pub struct SecureWriter {
+    io: OwnedWriteHalf,
+    sealer: Sealer,
+    // Reused for every frame, so a 1 MiB DATA costs one copy into it and no allocation.
+    buf: Vec<u8>,
+}
+
+/// An established v5 connection over TCP.
+#[derive(Debug)]
+pub struct SecureStream {
+    reader: SecureReader,
+    writer: SecureWriter,
+    info: SessionInfo,
+    peer_addr: SocketAddr,
+}
+
+/// Connect to `addr`, run the handshake and, if required, identity binding.
+pub async fn connect(
+    addr: impl ToSocketAddrs,
+    opts: &ConnectOptions,
+) -> Result<SecureStream, TransportError> {
+    let deadline = Instant::now() + opts.handshake_timeout;
+    let tcp = timeout_at(deadline, TcpStream::connect(addr))
+        .await
+        .map_err(|_| TransportError::HandshakeTimeout)??;
+    let mut stream = handshake_until(tcp, Role::Client, deadline).await?;
+    if opts.expect_identity.is_none() && opts.gossip.is_none() {
+        return Ok(stream);
+    }
+    let hello = Hello {
+        bind: opts.expect_identity.is_some(),
+        ..Hello::v5(opts.gossip.clone().unwrap_or_default())
+    };
+    stream.send(&Message::Hello(hello)).await?;
+    let Some(expected) = opts.expect_identity else {
+        return Ok(stream);
+    };
+    // A reference server ignores "bind" and never answers: the time-out means "no proof".
+    let verdict = match timeout_at(deadline, stream.recv()).await {
+        Ok(Ok(Some(Message::Hello(h)))) => stream.info.verify_binding(&h, &expected),
+        Ok(Ok(Some(_))) | Err(_) => Err(TransportError::BindingMissing),
+        Ok(Ok(None)) => Err(TransportError::Closed),
+        Ok(Err(e)) => Err(e),
+    };
+    match verdict {
+        Ok(()) => Ok(stream),
+        Err(e) => {
+            tracing::warn!(peer = %stream.peer_addr, "closing: {e}");
+            let _ = stream.close_within(Duration::from_secs(1)).await;
+            Err(e)
+        }
+    }
+}
+
+/// Run the server side of the handshake on an accepted socket.
+pub async fn accept(tcp: TcpStream, opts: &AcceptOptions) -> Result<SecureStream, TransportError> {
+    handshake_until(tcp, Role::Server, Instant::now() + opts.handshake_timeout).await
+}
+
+/// Run the handshake on an already connected socket in the given role.
+pub async fn handshake(
+    tcp: TcpStream,
+    role: Role,
+    time_limit: Duration,
+) -> Result<SecureStream, TransportError> {
+    handshake_until(tcp, role, Instant::now() + time_limit).await
+}
+
+async fn handshake_until(
+    tcp: TcpStream,
+    role: Role,
+    deadline: Instant,
+) -> Result<SecureStream, TransportError> {
+    // Requests are small and pipelined: do not let Nagle hold them back.
+    tcp.set_nodelay(true)?;
+    let peer_addr = tcp.peer_addr()?;
+    let (rd, mut wr) = tcp.into_split();
+    let mut rd = BufReader::with_capacity(READ_BUF, rd);
+    let mut hs = Handshake::new(role);
+    let exchange = async {
+        // Both sides send first and never wait (PROTOCOL.md 5.1.1).
+        wr.write_all(&hs.local_public_key()).await?;
+        while !hs.is_complete() {
+            let buf = rd.fill_buf().await?;
+            if buf.is_empty() {
+                return Err(TransportError::Truncated("handshake key"));
+            }
+            // Only the key is taken; frame bytes behind it stay buffered.
+            let n = hs.read(buf);
+            rd.consume(n);
+        }
+        Ok(())
+    };
+    timeout_at(deadline, exchange)
+        .await
+        .map_err(|_| TransportError::HandshakeTimeout)??;
+    let (sealer, opener, info) = hs.into_transport()?.split();
+    Ok(SecureStream {
+        reader: SecureReader {
+            io: rd,
+            opener,
+            failed: false,
+        },
+        writer: SecureWriter {
+            io: wr,
+            sealer,
+            buf: Vec::new(),
+        },
+        info,
+        peer_addr,
+    })
+}
+
+impl SecureReader {
+    /// The next decrypted frame, `None` at a clean end of stream (between frames).
+    ///
+    /// Cancel-safe: dropping the future loses no bytes, so it can sit in `select!` or under a
+    /// time-out.
+    pub async fn recv_plaintext(&mut self) -> Result<Option<Plaintext>, TransportError> {
+        if self.failed {
+            return Err(TransportError::Closed);
+        }
+        let r = self.recv_inner().await;
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    async fn recv_inner(&mut self) -> Result<Option<Plaintext>, TransportError> {
+        loop {
+            // The decoder always wants at least one byte here (a finished frame returns).
+            let n = self.io.read(self.opener.unfilled()).await?;
+            if n == 0 {
+                self.opener.end_of_stream()?;
+                return Ok(None);
+            }
+            if let Some(p) = self.opener.advance(n)? {
+                return Ok(Some(p));
+            }
+        }
+    }
+
+    /// The next message, `None` at a clean end of stream. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Option<Message>, TransportError> {
+        match self.recv_plaintext().await? {
+            Some(p) => p.into_message().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Read and discard until the peer closes or `limit` passes.
+    pub async fn drain(&mut self, limit: Duration) {
+        let mut scratch = vec![0u8; READ_BUF];
+        let _ = timeout(limit, async {
+            // Errors (e.g. a reset) end the drain too.
+            while let Ok(n) = self.io.read(&mut scratch).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+impl SecureWriter {
+    /// Send one message. Not cancel-safe (a frame may be half written): do not race it.
+    pub async fn send(&mut self, msg: &Message) -> Result<(), TransportError> {
+        self.send_raw(msg.msg_type(), &msg.payload_bytes()).await
+    }
+
+    /// Send a frame of type `msg_type` carrying `payload` as is (no validation).
+    pub async fn send_raw(&mut self, msg_type: u8, payload: &[u8]) -> Result<(), TransportError> {
+        self.buf.clear();
+        self.sealer.seal_into(msg_type, payload, &mut self.buf)?;
+        self.io.write_all(&self.buf).await?;
+        Ok(())
+    }
+
+    /// Half-close: send FIN, keep reading possible.
+    pub async fn shutdown(&mut self) -> Result<(), TransportError> {
+        self.io.shutdown().await?;
+        Ok(())
+    }
+}
+
+impl SecureStream {
+    /// Roles and ephemeral keys of this connection.
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    /// The peer's socket address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    /// Send one message (see [`SecureWriter::send`]).
+    pub async fn send(&mut self, msg: &Message) -> Result<(), TransportError> {
+        self.writer.send(msg).await
+    }
+
+    /// Receive one message (see [`SecureReader::recv`]).
+    pub async fn recv(&mut self) -> Result<Option<Message>, TransportError> {
+        self.reader.recv().await
+    }
+
+    /// Separate the halves to read and write concurrently.
+    pub fn into_split(self) -> (SecureReader, SecureWriter) {
+        (self.reader, self.writer)
+    }
+
+    /// Graceful close (see [`close_halves`]), draining for at most [`DRAIN_TIMEOUT`].
+    pub async fn close(self) -> Result<(), TransportError> {
+        self.close_within(DRAIN_TIMEOUT).await
+    }
+
+    /// Graceful close, draining for at most `limit`.
+    pub async fn close_within(self, limit: Duration) -> Result<(), TransportError> {
+        close_halves(self.reader, self.writer, limit).await
+    }
+}
+
+/// Shut the write side down (FIN), then read and discard until the peer closes or `limit`
+/// passes, then drop the socket. The peer sees an orderly end of stream, never a reset caused
+/// by bytes we left unread.
+pub async fn close_halves(
+    mut reader: SecureReader,
+    mut writer: SecureWriter,
+    limit: Duration,
+) -> Result<(), TransportError> {
+    let shut = writer.shutdown().await;
+    reader.drain(limit).await;
+    shut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    #[tokio::test]
+    async fn connect_accept_send_recv_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut s = accept(tcp, &AcceptOptions::default()).await.unwrap();
+            let mut got = Vec::new();
+            while let Some(m) = s.recv().await.unwrap() {
+                got.push(m.clone());
+                s.send(&m).await.unwrap();
+            }
+            s.close().await.unwrap();
+            got
+        });
+        let run = async {
+            let mut c = connect(addr, &ConnectOptions::default()).await.unwrap();
+            let big = Message::Data(
+                (0..super::super::MAX_PAYLOAD_LEN)
+                    .map(|i| i as u8)
+                    .collect(),
+            );
+            let small = Message::Ok("fine".into());
+            c.send(&big).await.unwrap();
+            c.send(&small).await.unwrap();
+            assert_eq!(c.recv().await.unwrap(), Some(big.clone()));
+            assert_eq!(c.recv().await.unwrap(), Some(small.clone()));
+            c.close().await.unwrap();
+            assert_eq!(server.await.unwrap(), vec![big, small]);
+        };
+        timeout(Duration::from_secs(20), run).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn silent_peer_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _hold = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(tcp);
+        });
+        let opts = ConnectOptions {
+            handshake_timeout: Duration::from_millis(200),
+            ..ConnectOptions::default()
+        };
+        let r = timeout(Duration::from_secs(5), connect(addr, &opts))
+            .await
+            .unwrap();
+        assert!(matches!(r, Err(TransportError::HandshakeTimeout)));
+    }
+}
