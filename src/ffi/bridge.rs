@@ -4,6 +4,7 @@
 //! [`guard`](super::panic::guard), so a Rust panic reaches C++ as a thrown `rust::Error`
 //! (message prefixed `panic: `) instead of aborting the host. C++ sees camelCase names.
 
+use super::channel::Channel;
 use super::engine::Engine;
 use super::panic::guard;
 use super::FfiError;
@@ -86,6 +87,24 @@ pub(crate) mod ffi {
         text: String,
     }
 
+    /// One decrypted message: its type byte and payload.
+    #[derive(Debug, Clone)]
+    struct MessageData {
+        /// Message type (PROTOCOL.md 5.3).
+        kind: u8,
+        /// Payload after the type byte.
+        payload: Vec<u8>,
+    }
+
+    /// What one batch of received bytes produced.
+    #[derive(Debug, Clone)]
+    struct Received {
+        /// The handshake completed with these bytes: sealing is now possible.
+        handshake_completed: bool,
+        /// Complete messages, in order.
+        messages: Vec<MessageData>,
+    }
+
     unsafe extern "C++" {
         include!("cpp-shim/ffi_notifier.h");
 
@@ -128,6 +147,29 @@ pub(crate) mod ffi {
             content: &ManifestData,
         ) -> Result<ManifestData>;
 
+        /// One connection's sans-IO secure channel (PROTOCOL.md 5).
+        type Channel;
+
+        /// A channel for the client (connecting) or server (accepting) side.
+        #[cxx_name = "newChannel"]
+        fn new_channel(server: bool) -> Result<Box<Channel>>;
+
+        /// The 32 bytes to send first (our ephemeral X25519 public key).
+        #[cxx_name = "channelHello"]
+        fn channel_hello(channel: &Channel) -> Result<Vec<u8>>;
+
+        /// Feeds bytes read from the socket. An error closes the channel for good.
+        #[cxx_name = "channelReceive"]
+        fn channel_receive(channel: &mut Channel, input: &[u8]) -> Result<Received>;
+
+        /// One frame carrying `kind || payload`, to write to the socket.
+        #[cxx_name = "channelSeal"]
+        fn channel_seal(channel: &mut Channel, kind: u8, payload: &[u8]) -> Result<Vec<u8>>;
+
+        /// The peer ended the stream; an error if it did so inside a frame or the handshake.
+        #[cxx_name = "channelEndOfStream"]
+        fn channel_end_of_stream(channel: &Channel) -> Result<()>;
+
         /// Test-only: panics inside the bridge, to show the panic becomes a C++ exception.
         #[cxx_name = "debugPanic"]
         fn debug_panic(message: &str) -> Result<()>;
@@ -140,7 +182,8 @@ pub(crate) mod ffi {
 }
 
 pub(crate) use ffi::{
-    ChunkData, CollectionData, Event, FileData, ManifestData, Notifier, Operation,
+    ChunkData, CollectionData, Event, FileData, ManifestData, MessageData, Notifier, Operation,
+    Received,
 };
 
 // The shim's notifier only posts a queued call (QMetaObject::invokeMethod), which Qt documents
@@ -202,6 +245,26 @@ fn manifest_create(
         let manifest = super::manifest::create(&identity, sequence, content)?;
         Ok(super::manifest::to_data(&manifest, manifest.content()))
     })
+}
+
+fn new_channel(server: bool) -> Result<Box<Channel>, FfiError> {
+    guard(|| Ok(Box::new(Channel::new(server))))
+}
+
+fn channel_hello(channel: &Channel) -> Result<Vec<u8>, FfiError> {
+    guard(|| Ok(channel.hello()))
+}
+
+fn channel_receive(channel: &mut Channel, input: &[u8]) -> Result<Received, FfiError> {
+    guard(|| channel.receive(input))
+}
+
+fn channel_seal(channel: &mut Channel, kind: u8, payload: &[u8]) -> Result<Vec<u8>, FfiError> {
+    guard(|| channel.seal(kind, payload))
+}
+
+fn channel_end_of_stream(channel: &Channel) -> Result<(), FfiError> {
+    guard(|| channel.end_of_stream())
 }
 
 // Deliberate panics are the point of these two test hooks.

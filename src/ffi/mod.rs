@@ -7,6 +7,7 @@
 //! non-empty, and the shim drains the queue on the Qt thread (see `queue.rs`).
 
 mod bridge;
+mod channel;
 mod engine;
 mod manifest;
 mod panic;
@@ -25,6 +26,9 @@ pub enum FfiError {
     /// A manifest was refused (the reason of PROTOCOL.md 2.4).
     #[error("{0}")]
     Manifest(#[from] crate::manifest::ManifestError),
+    /// The secure channel failed (handshake, frame, or closed).
+    #[error("{0}")]
+    Transport(#[from] crate::transport::TransportError),
     /// An argument from C++ was malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

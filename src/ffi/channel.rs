@@ -50,7 +50,8 @@ impl Channel {
             let n = handshake.read(rest);
             rest = &rest[n..];
             if handshake.is_complete() {
-                let State::Handshaking(handshake) = std::mem::replace(&mut self.state, State::Closed)
+                let State::Handshaking(handshake) =
+                    std::mem::replace(&mut self.state, State::Closed)
                 else {
                     return Err(FfiError::Transport(TransportError::Closed));
                 };
@@ -100,11 +101,11 @@ impl Channel {
     pub(crate) fn end_of_stream(&self) -> Result<(), FfiError> {
         match &self.state {
             State::Open(transport) => Ok(transport.end_of_stream()?),
-            State::Handshaking(handshake) => Err(FfiError::Transport(
-                TransportError::IncompleteHandshake {
+            State::Handshaking(handshake) => {
+                Err(FfiError::Transport(TransportError::IncompleteHandshake {
                     got: 32 - handshake.remaining(),
-                },
-            )),
+                }))
+            }
             State::Closed => Ok(()),
         }
     }
@@ -133,7 +134,10 @@ mod tests {
             got.extend(server.receive(std::slice::from_ref(byte)).unwrap().messages);
         }
         assert_eq!(got.len(), 2);
-        assert_eq!((got[0].kind, got[0].payload.as_slice()), (0x03, &b"hello"[..]));
+        assert_eq!(
+            (got[0].kind, got[0].payload.as_slice()),
+            (0x03, &b"hello"[..])
+        );
         assert_eq!(got[1].kind, 0x02);
         let back = server.seal(0x08, b"ok").unwrap();
         let got = client.receive(&back).unwrap().messages;
@@ -159,9 +163,15 @@ mod tests {
         let last = wire.len() - 1;
         wire[last] ^= 1;
         let err = server.receive(&wire).unwrap_err();
-        assert!(matches!(err, FfiError::Transport(TransportError::BadTag)), "{err}");
+        assert!(
+            matches!(err, FfiError::Transport(TransportError::BadTag)),
+            "{err}"
+        );
         let err = server.receive(&[0]).unwrap_err();
-        assert!(matches!(err, FfiError::Transport(TransportError::Closed)), "{err}");
+        assert!(
+            matches!(err, FfiError::Transport(TransportError::Closed)),
+            "{err}"
+        );
     }
 
     #[test]
@@ -172,7 +182,10 @@ mod tests {
             FfiError::InvalidArgument(_)
         ));
         let err = client.receive(&[0u8; 32]).unwrap_err();
-        assert!(matches!(err, FfiError::Transport(TransportError::LowOrderKey)), "{err}");
+        assert!(
+            matches!(err, FfiError::Transport(TransportError::LowOrderKey)),
+            "{err}"
+        );
     }
 
     #[test]
