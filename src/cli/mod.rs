@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod blobs;
+mod dht;
 mod keygen;
 mod manifest;
 mod peer;
@@ -39,6 +40,9 @@ enum Command {
     Serve(peer::ServeArgs),
     /// Fetch blobs from a peer into a folder, verifying each.
     Fetch(peer::FetchArgs),
+    /// DHT: run a node, publish and read manifests, announce and find blobs.
+    #[command(subcommand)]
+    Dht(dht::DhtCommand),
 }
 
 /// Parse the command line, run the command, map its outcome to an exit code.
@@ -53,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Manifest(command) => manifest::run(command),
         Command::Serve(args) => peer::run_serve(args),
         Command::Fetch(args) => peer::run_fetch(args),
+        Command::Dht(cmd) => dht::run(cmd),
     };
     match outcome {
         Ok(code) => code,
