@@ -16,6 +16,16 @@ pub(crate) mod ffi {
     enum Operation {
         /// The test-only asynchronous panic (`debugPanicAsync`).
         SelfTest,
+        /// `dhtStart`; `port` is the bound UDP port.
+        DhtStart,
+        /// `dhtPutManifest`; `subject` is the public key, `sequence` the published sequence.
+        PutManifest,
+        /// `dhtGetManifest`; `manifest` holds the verified manifest.
+        GetManifest,
+        /// `dhtAnnounceBlob`; `subject` is the blob id.
+        AnnounceBlob,
+        /// `dhtFindBlobPeers`; `endpoints` lists "ip:port" peers of blob `subject`.
+        FindBlobPeers,
     }
 
     /// One finished asynchronous operation, drained on the owner's thread with `takeEvents`.
@@ -31,6 +41,29 @@ pub(crate) mod ffi {
         subject: String,
         /// The failure reason (empty on success).
         message: String,
+        /// `DhtStart`: the bound UDP port.
+        port: u16,
+        /// `PutManifest`, `GetManifest`: the manifest's sequence.
+        sequence: u64,
+        /// `FindBlobPeers`: peers as "ip:port".
+        endpoints: Vec<String>,
+        /// `GetManifest`: the manifest found.
+        manifest: ManifestData,
+    }
+
+    /// Configuration of an engine's DHT node.
+    #[derive(Debug, Clone)]
+    struct DhtSettings {
+        /// Bootstrap nodes, "host:port"; empty: none.
+        bootstrap: Vec<String>,
+        /// IPv4 address to bind; empty: 0.0.0.0.
+        bind_address: String,
+        /// UDP port; 0 picks a free one.
+        port: u16,
+        /// Answer other nodes' requests (only for networks of our own nodes).
+        server_mode: bool,
+        /// Per-node request time-out in milliseconds; 0: the default.
+        request_timeout_ms: u32,
     }
 
     /// A chunk of a file (PROTOCOL.md 2.1); `key` and `nonce` are raw bytes.
@@ -170,6 +203,36 @@ pub(crate) mod ffi {
         #[cxx_name = "channelEndOfStream"]
         fn channel_end_of_stream(channel: &Channel) -> Result<()>;
 
+        /// The public Mainline DHT routers a node bootstraps from by default.
+        #[cxx_name = "dhtDefaultBootstrap"]
+        fn dht_default_bootstrap() -> Result<Vec<String>>;
+
+        /// Starts the engine's DHT node; a `DhtStart` event follows. Returns the request id.
+        #[cxx_name = "dhtStart"]
+        fn dht_start(engine: &Engine, settings: &DhtSettings) -> Result<u64>;
+
+        /// Signs `content` (sequence 0: now in ms) and publishes it; a `PutManifest` event
+        /// follows. Bad keys or content throw at once.
+        #[cxx_name = "dhtPutManifest"]
+        fn dht_put_manifest(
+            engine: &Engine,
+            secret_key: &[u8],
+            public_key: &[u8],
+            content: &ManifestData,
+        ) -> Result<u64>;
+
+        /// Fetches the newest manifest of a key (32 raw bytes or 64 hex); `GetManifest` follows.
+        #[cxx_name = "dhtGetManifest"]
+        fn dht_get_manifest(engine: &Engine, public_key: &[u8]) -> Result<u64>;
+
+        /// Announces a blob on a TCP port; `AnnounceBlob` follows.
+        #[cxx_name = "dhtAnnounceBlob"]
+        fn dht_announce_blob(engine: &Engine, blob_id: &str, port: u16) -> Result<u64>;
+
+        /// Looks up a blob's peers; `FindBlobPeers` follows.
+        #[cxx_name = "dhtFindBlobPeers"]
+        fn dht_find_blob_peers(engine: &Engine, blob_id: &str) -> Result<u64>;
+
         /// Test-only: panics inside the bridge, to show the panic becomes a C++ exception.
         #[cxx_name = "debugPanic"]
         fn debug_panic(message: &str) -> Result<()>;
@@ -182,8 +245,8 @@ pub(crate) mod ffi {
 }
 
 pub(crate) use ffi::{
-    ChunkData, CollectionData, Event, FileData, ManifestData, MessageData, Notifier, Operation,
-    Received,
+    ChunkData, CollectionData, DhtSettings, Event, FileData, ManifestData, MessageData, Notifier,
+    Operation, Received,
 };
 
 // The shim's notifier only posts a queued call (QMetaObject::invokeMethod), which Qt documents
@@ -200,6 +263,10 @@ impl Event {
             ok: true,
             subject,
             message: String::new(),
+            port: 0,
+            sequence: 0,
+            endpoints: Vec::new(),
+            manifest: ManifestData::default(),
         }
     }
 
@@ -265,6 +332,40 @@ fn channel_seal(channel: &mut Channel, kind: u8, payload: &[u8]) -> Result<Vec<u
 
 fn channel_end_of_stream(channel: &Channel) -> Result<(), FfiError> {
     guard(|| channel.end_of_stream())
+}
+
+fn dht_default_bootstrap() -> Result<Vec<String>, FfiError> {
+    guard(|| {
+        Ok(crate::dht::DEFAULT_BOOTSTRAP
+            .iter()
+            .map(ToString::to_string)
+            .collect())
+    })
+}
+
+fn dht_start(engine: &Engine, settings: &DhtSettings) -> Result<u64, FfiError> {
+    guard(|| engine.dht_start(settings))
+}
+
+fn dht_put_manifest(
+    engine: &Engine,
+    secret_key: &[u8],
+    public_key: &[u8],
+    content: &ManifestData,
+) -> Result<u64, FfiError> {
+    guard(|| engine.dht_put_manifest(secret_key, public_key, content))
+}
+
+fn dht_get_manifest(engine: &Engine, public_key: &[u8]) -> Result<u64, FfiError> {
+    guard(|| engine.dht_get_manifest(public_key))
+}
+
+fn dht_announce_blob(engine: &Engine, blob_id: &str, port: u16) -> Result<u64, FfiError> {
+    guard(|| engine.dht_announce_blob(blob_id, port))
+}
+
+fn dht_find_blob_peers(engine: &Engine, blob_id: &str) -> Result<u64, FfiError> {
+    guard(|| engine.dht_find_blob_peers(blob_id))
 }
 
 // Deliberate panics are the point of these two test hooks.

@@ -10,6 +10,7 @@ use cxx::UniquePtr;
 use futures_lite::FutureExt;
 
 use super::bridge::{Event, Notifier, Operation};
+use super::dht::DhtSlot;
 use super::panic::panic_error;
 use super::queue::{EventQueue, Wake};
 use super::FfiError;
@@ -34,6 +35,8 @@ pub struct Engine {
     runtime: Option<tokio::runtime::Runtime>,
     queue: Queue,
     next_request: AtomicU64,
+    /// The DHT node, once `dht_start` finished.
+    pub(crate) dht: Arc<DhtSlot>,
 }
 
 impl Engine {
@@ -51,6 +54,7 @@ impl Engine {
             runtime: Some(runtime),
             queue: Arc::new(EventQueue::new(waker)),
             next_request: AtomicU64::new(1),
+            dht: Arc::default(),
         })
     }
 

@@ -8,6 +8,7 @@
 
 mod bridge;
 mod channel;
+mod dht;
 mod engine;
 mod manifest;
 mod panic;
@@ -23,6 +24,9 @@ pub enum FfiError {
     /// The engine's runtime could not start or is already shut down.
     #[error("engine runtime: {0}")]
     Runtime(String),
+    /// A DHT operation failed.
+    #[error("{0}")]
+    Dht(#[from] crate::dht::DhtError),
     /// A manifest was refused (the reason of PROTOCOL.md 2.4).
     #[error("{0}")]
     Manifest(#[from] crate::manifest::ManifestError),

@@ -1,0 +1,274 @@
+//! DHT operations of an engine: each runs on the engine's runtime and reports one event.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::dht::{DhtClient, DhtConfig, PutOptions};
+use crate::id::BlobId;
+
+use super::bridge::{DhtSettings, Event, ManifestData, Operation};
+use super::engine::Engine;
+use super::manifest;
+use super::FfiError;
+
+/// The manifest type the DHT layer takes and returns (kept in one place: the DHT layer may
+/// switch from its interim check to `crate::manifest::SignedManifest`).
+type DhtManifest = crate::dht::manifest_shim::SignedManifest;
+
+/// The engine's DHT node, once started. `DhtClient` clones share one node.
+#[derive(Default)]
+pub(crate) struct DhtSlot(Mutex<Option<DhtClient>>);
+
+impl DhtSlot {
+    fn get(&self) -> Result<DhtClient, FfiError> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| FfiError::InvalidArgument("the DHT node is not started".into()))
+    }
+
+    fn set(&self, client: DhtClient) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(client);
+    }
+}
+
+fn config_from(settings: &DhtSettings) -> Result<DhtConfig, FfiError> {
+    let bind_address = if settings.bind_address.is_empty() {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        settings.bind_address.parse().map_err(|_| {
+            FfiError::InvalidArgument(format!(
+                "bind address {:?} is not an IPv4 address",
+                settings.bind_address
+            ))
+        })?
+    };
+    let mut config = DhtConfig {
+        bootstrap: settings.bootstrap.clone(),
+        bind_address,
+        port: settings.port,
+        server_mode: settings.server_mode,
+        ..DhtConfig::default()
+    };
+    if settings.request_timeout_ms > 0 {
+        config.request_timeout = Duration::from_millis(u64::from(settings.request_timeout_ms));
+    }
+    Ok(config)
+}
+
+/// A 32-byte public key given as 32 raw bytes or 64 hex characters.
+fn public_key_from(bytes: &[u8]) -> Result<[u8; 32], FfiError> {
+    let invalid = || {
+        FfiError::InvalidArgument(format!(
+            "public key must be 32 bytes or 64 hex characters, got {} bytes",
+            bytes.len()
+        ))
+    };
+    match bytes.len() {
+        32 => bytes.try_into().map_err(|_| invalid()),
+        64 => {
+            let text = std::str::from_utf8(bytes).map_err(|_| invalid())?;
+            crate::id::decode_hex_array::<32>(text)
+                .map_err(|e| FfiError::InvalidArgument(format!("public key: {e}")))
+        }
+        _ => Err(invalid()),
+    }
+}
+
+fn blob_id_from(text: &str) -> Result<BlobId, FfiError> {
+    BlobId::from_hex(text).map_err(|e| FfiError::InvalidArgument(format!("blob id: {e}")))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Engine {
+    /// Starts the DHT node; the `DhtStart` event carries the bound UDP port.
+    pub(crate) fn dht_start(&self, settings: &DhtSettings) -> Result<u64, FfiError> {
+        let config = config_from(settings)?;
+        let slot = Arc::clone(&self.dht);
+        self.submit(
+            Operation::DhtStart,
+            String::new(),
+            move |request| async move {
+                // Binding happens here, off the caller's thread.
+                match DhtClient::start(&config) {
+                    Ok(client) => {
+                        let port = client.local_addr().await.port();
+                        slot.set(client);
+                        Event {
+                            port,
+                            ..Event::succeeded(Operation::DhtStart, request, String::new())
+                        }
+                    }
+                    Err(e) => Event::failed(Operation::DhtStart, request, String::new(), &e),
+                }
+            },
+        )
+    }
+
+    /// Signs `content` as a manifest of the given identity and publishes it. The sequence is
+    /// `content.sequence`, or the current time in milliseconds when that is 0. Key or content
+    /// errors are returned at once; network results arrive as a `PutManifest` event.
+    pub(crate) fn dht_put_manifest(
+        &self,
+        secret_key: &[u8],
+        public_key: &[u8],
+        content: &ManifestData,
+    ) -> Result<u64, FfiError> {
+        let client = self.dht.get()?;
+        let identity = manifest::identity(secret_key, public_key)?;
+        let sequence = if content.sequence == 0 {
+            now_ms()
+        } else {
+            content.sequence
+        };
+        let created = manifest::create(&identity, sequence, content)?;
+        let signed = DhtManifest::verify(created.as_bytes())
+            .map_err(|e| FfiError::InvalidArgument(format!("manifest: {e}")))?;
+        let subject = identity.public_key_hex();
+        self.submit(
+            Operation::PutManifest,
+            subject.clone(),
+            move |request| async move {
+                match client
+                    .put_manifest(&identity, &signed, &PutOptions::default())
+                    .await
+                {
+                    Ok(_) => Event {
+                        sequence,
+                        ..Event::succeeded(Operation::PutManifest, request, subject)
+                    },
+                    Err(e) => Event {
+                        sequence,
+                        ..Event::failed(Operation::PutManifest, request, subject, &e)
+                    },
+                }
+            },
+        )
+    }
+
+    /// Fetches the newest manifest of `public_key`; a `GetManifest` event carries it, fully
+    /// validated by the manifest layer (PROTOCOL.md 2.4).
+    pub(crate) fn dht_get_manifest(&self, public_key: &[u8]) -> Result<u64, FfiError> {
+        let client = self.dht.get()?;
+        let key = public_key_from(public_key)?;
+        let subject = hex::encode(key);
+        self.submit(
+            Operation::GetManifest,
+            subject.clone(),
+            move |request| async move {
+                let found = client
+                    .get_manifest(&key, &[])
+                    .await
+                    .map_err(FfiError::from)
+                    .and_then(|m| manifest::verify(m.as_bytes()));
+                match found {
+                    Ok(manifest) => Event {
+                        sequence: manifest.sequence,
+                        manifest,
+                        ..Event::succeeded(Operation::GetManifest, request, subject)
+                    },
+                    Err(e) => Event::failed(Operation::GetManifest, request, subject, &e),
+                }
+            },
+        )
+    }
+
+    /// Announces (BEP 5) that this host serves `blob_id` on TCP `port`.
+    pub(crate) fn dht_announce_blob(&self, blob_id: &str, port: u16) -> Result<u64, FfiError> {
+        let client = self.dht.get()?;
+        let id = blob_id_from(blob_id)?;
+        if port == 0 {
+            return Err(FfiError::InvalidArgument("port must not be 0".into()));
+        }
+        let subject = id.to_hex();
+        self.submit(
+            Operation::AnnounceBlob,
+            subject.clone(),
+            move |request| async move {
+                match client.announce_blob(&id, port).await {
+                    Ok(()) => Event::succeeded(Operation::AnnounceBlob, request, subject),
+                    Err(e) => Event::failed(Operation::AnnounceBlob, request, subject, &e),
+                }
+            },
+        )
+    }
+
+    /// Looks up the peers of `blob_id`; a `FindBlobPeers` event lists them as "ip:port".
+    pub(crate) fn dht_find_blob_peers(&self, blob_id: &str) -> Result<u64, FfiError> {
+        let client = self.dht.get()?;
+        let id = blob_id_from(blob_id)?;
+        let subject = id.to_hex();
+        self.submit(
+            Operation::FindBlobPeers,
+            subject.clone(),
+            move |request| async move {
+                let endpoints = client
+                    .find_blob_peers(&id)
+                    .await
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                Event {
+                    endpoints,
+                    ..Event::succeeded(Operation::FindBlobPeers, request, subject)
+                }
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_keys_are_raw_or_hex() {
+        assert_eq!(public_key_from(&[7; 32]).unwrap(), [7; 32]);
+        assert_eq!(
+            public_key_from("07".repeat(32).as_bytes()).unwrap(),
+            [7; 32]
+        );
+        assert!(matches!(
+            public_key_from(&[7; 31]),
+            Err(FfiError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            public_key_from("zz".repeat(32).as_bytes()),
+            Err(FfiError::InvalidArgument(ref m)) if m.starts_with("public key")
+        ));
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let mut settings = DhtSettings {
+            bootstrap: vec!["127.0.0.1:1".into()],
+            bind_address: "127.0.0.1".into(),
+            port: 0,
+            server_mode: true,
+            request_timeout_ms: 300,
+        };
+        let config = config_from(&settings).unwrap();
+        assert_eq!(config.bind_address, Ipv4Addr::LOCALHOST);
+        assert_eq!(config.request_timeout, Duration::from_millis(300));
+        assert!(config.server_mode);
+        settings.bind_address = "::1".into();
+        assert!(matches!(
+            config_from(&settings),
+            Err(FfiError::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn operations_before_start_are_refused() {
+        let engine = Engine::new(cxx::UniquePtr::null()).unwrap();
+        let err = engine.dht_find_blob_peers(&"a".repeat(64)).unwrap_err();
+        assert!(matches!(err, FfiError::InvalidArgument(ref m) if m.contains("not started")));
+    }
+}
