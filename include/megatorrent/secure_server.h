@@ -4,12 +4,13 @@
 #include <QObject>
 #include <QString>
 
+// Complete type, so that newConnection() can also cross threads (queued connections).
+#include "secure_socket.h"
+
 class QTcpServer;
 
 namespace Megatorrent
 {
-    class SecureSocket;
-
     // Accepts TCP connections (QTcpServer) and runs the v5 handshake on each as the server side.
     class SecureServer : public QObject
     {
