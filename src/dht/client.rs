@@ -19,10 +19,10 @@ use mainline::{async_dht::AsyncDht, Dht, Id};
 use crate::blob::{BlobStore, StoreError};
 use crate::dht::bep44::{salt_option, Bep44Error, MutableRecord, MAX_VALUE_LEN};
 use crate::dht::manifest_glue::check_manifest;
-use crate::dht::manifest_shim::SignedManifest;
 use crate::dht::record::{decode_value, PartError, PointerRecord, RecordError, RecordValue};
 use crate::id::BlobId;
 use crate::identity::Identity;
+use crate::manifest::{ManifestError, SignedManifest};
 
 /// The public Mainline bootstrap routers, used when no bootstrap node is given.
 pub const DEFAULT_BOOTSTRAP: [&str; 3] = [
@@ -63,7 +63,7 @@ pub enum DhtError {
     KeyMismatch,
     /// The manifest inside a record is invalid.
     #[error("invalid manifest: {0}")]
-    InvalidManifest(String),
+    InvalidManifest(#[source] ManifestError),
     /// The manifest inside a record does not match the record.
     #[error("the manifest's {field} differs from the record's")]
     RecordMismatch {

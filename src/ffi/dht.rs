@@ -12,10 +12,6 @@ use super::engine::Engine;
 use super::manifest;
 use super::FfiError;
 
-/// The manifest type the DHT layer takes and returns (kept in one place: the DHT layer may
-/// switch from its interim check to `crate::manifest::SignedManifest`).
-type DhtManifest = crate::dht::manifest_shim::SignedManifest;
-
 /// The engine's DHT node, once started. `DhtClient` clones share one node.
 #[derive(Default)]
 pub(crate) struct DhtSlot(Mutex<Option<DhtClient>>);
@@ -128,9 +124,7 @@ impl Engine {
         } else {
             content.sequence
         };
-        let created = manifest::create(&identity, sequence, content)?;
-        let signed = DhtManifest::verify(created.as_bytes())
-            .map_err(|e| FfiError::InvalidArgument(format!("manifest: {e}")))?;
+        let signed = manifest::create(&identity, sequence, content)?;
         let subject = identity.public_key_hex();
         self.submit(
             Operation::PutManifest,
@@ -163,11 +157,11 @@ impl Engine {
             Operation::GetManifest,
             subject.clone(),
             move |request| async move {
+                // Verified and validated by the manifest layer inside the DHT layer.
                 let found = client
                     .get_manifest(&key, &[])
                     .await
-                    .map_err(FfiError::from)
-                    .and_then(|m| manifest::verify(m.as_bytes()));
+                    .map(|m| manifest::to_data(&m, m.content()));
                 match found {
                     Ok(manifest) => Event {
                         sequence: manifest.sequence,

@@ -18,13 +18,24 @@ pub const MAX_FRAME_LEN: usize = 1_049_600;
 pub const MAX_PAYLOAD_LEN: usize = MAX_FRAME_LEN - TAG_LEN - 1;
 
 /// Splits a byte stream into frame ciphertexts.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct FrameDecoder {
     header: [u8; LEN_PREFIX],
     header_len: usize,
     // Allocated (zeroed) to the announced length once the prefix has been checked.
     body: Option<Vec<u8>>,
     body_len: usize,
+}
+
+impl std::fmt::Debug for FrameDecoder {
+    // Sizes only: never dump a megabyte of frame body.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameDecoder")
+            .field("header_bytes", &self.header_len)
+            .field("body_len", &self.body.as_ref().map(Vec::len))
+            .field("body_filled", &self.body_len)
+            .finish()
+    }
 }
 
 impl FrameDecoder {

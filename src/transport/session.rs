@@ -164,7 +164,8 @@ impl Opener {
     pub fn open_frame(&mut self, mut ciphertext: Vec<u8>) -> Result<Plaintext, TransportError> {
         let nonce = self.nonce.current()?;
         let Some(split) = ciphertext.len().checked_sub(TAG_LEN).filter(|&s| s > 0) else {
-            return Err(TransportError::BadFrameLength(ciphertext.len() as u32));
+            let len = u32::try_from(ciphertext.len()).unwrap_or(u32::MAX);
+            return Err(TransportError::BadFrameLength(len));
         };
         let tag = Tag::clone_from_slice(&ciphertext[split..]);
         self.cipher

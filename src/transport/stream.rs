@@ -63,7 +63,6 @@ impl Default for AcceptOptions {
 }
 
 /// The receiving half of a secure connection.
-#[derive(Debug)]
 pub struct SecureReader {
     io: BufReader<OwnedReadHalf>,
     opener: Opener,
@@ -72,7 +71,6 @@ pub struct SecureReader {
 }
 
 /// The sending half of a secure connection.
-#[derive(Debug)]
 pub struct SecureWriter {
     io: OwnedWriteHalf,
     sealer: Sealer,
@@ -87,6 +85,23 @@ pub struct SecureStream {
     writer: SecureWriter,
     info: SessionInfo,
     peer_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for SecureReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureReader")
+            .field("opener", &self.opener)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SecureWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureWriter")
+            .field("sealer", &self.sealer)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Connect to `addr`, run the handshake and, if required, identity binding.
