@@ -47,6 +47,7 @@ namespace Megatorrent::Detail
         int m_requestTimeout = 2000;
         State m_state = State::Idle;
         quint16 m_boundPort = 0;
+        quint16 m_blobServerPort = 0;
         QVector<PendingOperation> m_pending;
         QHash<quint64, QByteArray> m_keyRequests;
         QHash<quint64, QString> m_blobRequests;
@@ -207,6 +208,17 @@ namespace Megatorrent::Detail
                 }
             }
             break;
+        case Operation::ServeBlobs:
+            if (event.ok)
+            {
+                m_blobServerPort = event.port;
+                emit m_q->blobServerStarted(m_blobServerPort);
+            }
+            else
+            {
+                emit m_q->errorOccurred(DHTClient::tr("serveBlobs: %1").arg(reason));
+            }
+            break;
         default:
             break;
         }
@@ -295,6 +307,32 @@ namespace Megatorrent
     quint16 DHTClient::boundPort() const
     {
         return isStarted() ? m_d->m_boundPort : 0;
+    }
+
+    void DHTClient::serveBlobs(const QString &folder, const quint16 port)
+    {
+        if (!m_d->m_host->isValid())
+        {
+            const QString reason = m_d->m_host->startError();
+            m_d->failLater([this, reason] { emit errorOccurred(tr("serveBlobs: %1").arg(reason)); });
+            return;
+        }
+        const QString host = m_d->m_bindAddress.isEmpty() ? QStringLiteral("0.0.0.0") : m_d->m_bindAddress;
+        const QString listen = host + u':' + QString::number(port);
+        try
+        {
+            megatorrent::ffi::serveBlobs(m_d->m_host->engine(), Detail::toRustStr(folder.toUtf8()), Detail::toRustStr(listen.toUtf8()));
+        }
+        catch (const rust::Error &error)
+        {
+            const QString reason = Detail::errorText(error);
+            m_d->failLater([this, reason] { emit errorOccurred(tr("serveBlobs: %1").arg(reason)); });
+        }
+    }
+
+    quint16 DHTClient::blobServerPort() const
+    {
+        return m_d->m_blobServerPort;
     }
 
     void DHTClient::putManifest(const QByteArray &publicKey, const QByteArray &privateKey, const Manifest &manifest)

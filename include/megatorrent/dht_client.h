@@ -56,6 +56,14 @@ namespace Megatorrent
         // The bound UDP port once started() was emitted, else 0.
         quint16 boundPort() const;
 
+        // Serves the blobs of folder (created if missing) to v5 peers on TCP port (0 picks one)
+        // of bindAddress(). Emits blobServerStarted() or errorOccurred(). Once it runs,
+        // putManifest() also publishes manifests too large for one DHT record (as a pointer
+        // record whose parts this server serves).
+        void serveBlobs(const QString &folder, quint16 port = 0);
+        // The blob server's TCP port once blobServerStarted() was emitted, else 0.
+        quint16 blobServerPort() const;
+
         // Signs (with the 32-byte Ed25519 seed, or libsodium's 64-byte secret key) and publishes
         // the manifest's content under its sequence (the current time in milliseconds when the
         // sequence is 0). Emits manifestPut() or putManifestFailed().
@@ -71,6 +79,7 @@ namespace Megatorrent
 
     signals:
         void started(quint16 port);
+        void blobServerStarted(quint16 port);
         void manifestFound(const Megatorrent::Manifest &manifest);
         void peersFound(const QString &blobId, const QVector<QString> &endpoints);
         void manifestPut(const QByteArray &publicKey, qint64 sequence);

@@ -26,6 +26,8 @@ pub(crate) mod ffi {
         AnnounceBlob,
         /// `dhtFindBlobPeers`; `endpoints` lists "ip:port" peers of blob `subject`.
         FindBlobPeers,
+        /// `serveBlobs`; `port` is the blob server's TCP port, `subject` the folder.
+        ServeBlobs,
     }
 
     /// One finished asynchronous operation, drained on the owner's thread with `takeEvents`.
@@ -41,7 +43,7 @@ pub(crate) mod ffi {
         subject: String,
         /// The failure reason (empty on success).
         message: String,
-        /// `DhtStart`: the bound UDP port.
+        /// `DhtStart`, `ServeBlobs`: the bound port.
         port: u16,
         /// `PutManifest`, `GetManifest`: the manifest's sequence.
         sequence: u64,
@@ -233,6 +235,11 @@ pub(crate) mod ffi {
         #[cxx_name = "dhtFindBlobPeers"]
         fn dht_find_blob_peers(engine: &Engine, blob_id: &str) -> Result<u64>;
 
+        /// Starts the engine's blob server on `listen` ("host:port") for the blobs of `folder`;
+        /// `ServeBlobs` follows. Large manifests are then published as pointer records.
+        #[cxx_name = "serveBlobs"]
+        fn serve_blobs(engine: &Engine, folder: &str, listen: &str) -> Result<u64>;
+
         /// Test-only: panics inside the bridge, to show the panic becomes a C++ exception.
         #[cxx_name = "debugPanic"]
         fn debug_panic(message: &str) -> Result<()>;
@@ -366,6 +373,10 @@ fn dht_announce_blob(engine: &Engine, blob_id: &str, port: u16) -> Result<u64, F
 
 fn dht_find_blob_peers(engine: &Engine, blob_id: &str) -> Result<u64, FfiError> {
     guard(|| engine.dht_find_blob_peers(blob_id))
+}
+
+fn serve_blobs(engine: &Engine, folder: &str, listen: &str) -> Result<u64, FfiError> {
+    guard(|| engine.serve_blobs(folder, listen))
 }
 
 // Deliberate panics are the point of these two test hooks.

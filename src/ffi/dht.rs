@@ -4,8 +4,11 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::dht::{DhtClient, DhtConfig, PutOptions};
+use crate::blob::BlobStore;
+use crate::dht::relay::TransportFetcher;
+use crate::dht::{DhtClient, DhtConfig, PartsTarget, PutOptions};
 use crate::id::BlobId;
+use crate::peer::{BlobServer, ServerConfig, ServerHandle};
 
 use super::bridge::{DhtSettings, Event, ManifestData, Operation};
 use super::engine::Engine;
@@ -27,6 +30,34 @@ impl DhtSlot {
 
     fn set(&self, client: DhtClient) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(client);
+    }
+}
+
+/// The engine's blob server, once started: it serves a folder's blobs and the parts of
+/// manifests too large for one DHT record.
+pub(crate) struct Serving {
+    store: BlobStore,
+    port: u16,
+    // Kept alive for as long as the engine; the runtime's shutdown stops it.
+    _handle: ServerHandle,
+}
+
+/// Where the engine keeps its blob server.
+#[derive(Default)]
+pub(crate) struct ServerSlot(Mutex<Option<Serving>>);
+
+impl ServerSlot {
+    /// The store and port to publish manifest parts with, if a server runs.
+    fn parts(&self) -> Option<(BlobStore, u16)> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|s| (s.store.clone(), s.port))
+    }
+
+    fn set(&self, serving: Serving) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(serving);
     }
 }
 
@@ -92,8 +123,11 @@ impl Engine {
             Operation::DhtStart,
             String::new(),
             move |request| async move {
-                // Binding happens here, off the caller's thread.
-                match DhtClient::start(&config) {
+                // Binding happens here, off the caller's thread. Parts of large manifests are
+                // fetched from the peers that announce them.
+                let started = DhtClient::start(&config)
+                    .map(|c| c.with_part_fetcher(Arc::new(TransportFetcher::default())));
+                match started {
                     Ok(client) => {
                         let port = client.local_addr().await.port();
                         slot.set(client);
@@ -126,14 +160,20 @@ impl Engine {
         };
         let signed = manifest::create(&identity, sequence, content)?;
         let subject = identity.public_key_hex();
+        let parts = self.server.parts();
         self.submit(
             Operation::PutManifest,
             subject.clone(),
             move |request| async move {
-                match client
-                    .put_manifest(&identity, &signed, &PutOptions::default())
-                    .await
-                {
+                // With a blob server, a manifest too large for one record goes out as a pointer
+                // record whose parts the server serves (PROTOCOL.md 4).
+                let opts = PutOptions {
+                    parts: parts
+                        .as_ref()
+                        .map(|(store, port)| PartsTarget { store, port: *port }),
+                    ..PutOptions::default()
+                };
+                match client.put_manifest(&identity, &signed, &opts).await {
                     Ok(_) => Event {
                         sequence,
                         ..Event::succeeded(Operation::PutManifest, request, subject)
@@ -169,6 +209,43 @@ impl Engine {
                         ..Event::succeeded(Operation::GetManifest, request, subject)
                     },
                     Err(e) => Event::failed(Operation::GetManifest, request, subject, &e),
+                }
+            },
+        )
+    }
+
+    /// Serves the blobs of `folder` (created if missing) on TCP `listen` ("host:port", port 0
+    /// picks one); a `ServeBlobs` event carries the port.
+    pub(crate) fn serve_blobs(&self, folder: &str, listen: &str) -> Result<u64, FfiError> {
+        let store = BlobStore::open(folder)
+            .map_err(|e| FfiError::InvalidArgument(format!("blob folder: {e}")))?;
+        let listen = listen.to_owned();
+        let slot = Arc::clone(&self.server);
+        let subject = folder.to_owned();
+        self.submit(
+            Operation::ServeBlobs,
+            subject.clone(),
+            move |request| async move {
+                let started = async {
+                    let server =
+                        BlobServer::bind(listen.as_str(), store.clone(), ServerConfig::default())
+                            .await?;
+                    server.spawn()
+                };
+                match started.await {
+                    Ok(handle) => {
+                        let port = handle.local_addr().port();
+                        slot.set(Serving {
+                            store,
+                            port,
+                            _handle: handle,
+                        });
+                        Event {
+                            port,
+                            ..Event::succeeded(Operation::ServeBlobs, request, subject)
+                        }
+                    }
+                    Err(e) => Event::failed(Operation::ServeBlobs, request, subject, &e),
                 }
             },
         )

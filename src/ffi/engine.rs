@@ -10,7 +10,7 @@ use cxx::UniquePtr;
 use futures_lite::FutureExt;
 
 use super::bridge::{Event, Notifier, Operation};
-use super::dht::DhtSlot;
+use super::dht::{DhtSlot, ServerSlot};
 use super::panic::panic_error;
 use super::queue::{EventQueue, Wake};
 use super::FfiError;
@@ -37,6 +37,8 @@ pub struct Engine {
     next_request: AtomicU64,
     /// The DHT node, once `dht_start` finished.
     pub(crate) dht: Arc<DhtSlot>,
+    /// The blob server, once `serve_blobs` finished.
+    pub(crate) server: Arc<ServerSlot>,
 }
 
 impl Engine {
@@ -55,6 +57,7 @@ impl Engine {
             queue: Arc::new(EventQueue::new(waker)),
             next_request: AtomicU64::new(1),
             dht: Arc::default(),
+            server: Arc::default(),
         })
     }
 

@@ -27,6 +27,9 @@ pub enum FfiError {
     /// A DHT operation failed.
     #[error("{0}")]
     Dht(#[from] crate::dht::DhtError),
+    /// The blob server failed.
+    #[error("{0}")]
+    Peer(#[from] crate::peer::PeerError),
     /// A manifest was refused (the reason of PROTOCOL.md 2.4).
     #[error("{0}")]
     Manifest(#[from] crate::manifest::ManifestError),

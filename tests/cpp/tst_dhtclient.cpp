@@ -5,7 +5,9 @@
 #include <memory>
 #include <vector>
 
+#include <QDir>
 #include <QProcess>
+#include <QTemporaryDir>
 #include <QSignalSpy>
 #include <QTest>
 
@@ -88,6 +90,7 @@ private slots:
     void cleanupTestCase();
     void putThenGetAcrossClients();
     void announceThenFindPeers();
+    void largeManifestGoesThroughBlobServer();
     void failuresArriveWithReasons();
     void badConfigurationFailsStart();
 
@@ -183,6 +186,62 @@ void TestDhtClient::announceThenFindPeers()
     QTRY_VERIFY_WITH_TIMEOUT(!foundFor.isEmpty(), timeoutMs);
     QCOMPARE(foundFor, blobId);
     QVERIFY2(endpoints.contains(QStringLiteral("127.0.0.1:4321")), qPrintable(QStringList(endpoints.begin(), endpoints.end()).join(u',')));
+}
+
+void TestDhtClient::largeManifestGoesThroughBlobServer()
+{
+    // Three chunks do not fit in one BEP 44 value: the manifest is published as a pointer record
+    // whose parts the publisher's blob server serves, and the reader fetches them from it.
+    const QByteArray seed(32, '\x09');
+    QTemporaryDir folder;
+    QVERIFY(folder.isValid());
+
+    DHTClient publisher;
+    configure(publisher, m_bootstrap);
+    QSignalSpy serving {&publisher, &DHTClient::blobServerStarted};
+    publisher.serveBlobs(folder.path());
+    QVERIFY(serving.wait(timeoutMs));
+    QVERIFY(publisher.blobServerPort() != 0);
+    QCOMPARE(serving.at(0).at(0).value<quint16>(), publisher.blobServerPort());
+
+    Manifest manifest;
+    manifest.sequence = 11;
+    manifest.timestamp = 1732500000000;
+    Megatorrent::FileEntry file {QStringLiteral("big.bin"), 3 * 1048576, QString(), {}};
+    for (int i = 0; i < 3; ++i)
+    {
+        Megatorrent::BlobEntry blob;
+        blob.id = QString(64, QChar(u'a' + i));
+        blob.length = 1048592;
+        blob.realSize = 1048576;
+        blob.key = QByteArray(32, static_cast<char>(i + 1));
+        blob.iv = QByteArray(12, static_cast<char>(i + 10));
+        file.chunks.append(blob);
+    }
+    manifest.collections.append({QStringLiteral("Large"), {file}});
+
+    QSignalSpy put {&publisher, &DHTClient::manifestPut};
+    QSignalSpy putFailed {&publisher, &DHTClient::putManifestFailed};
+    publisher.putManifest({}, seed, manifest);
+    QTRY_VERIFY_WITH_TIMEOUT((put.count() + putFailed.count()) > 0, timeoutMs);
+    QVERIFY2(putFailed.isEmpty(), qPrintable(putFailed.isEmpty() ? QString() : putFailed.at(0).at(1).toString()));
+    QVERIFY2(!QDir(folder.path()).entryList(QDir::Files).isEmpty(), "no manifest part was stored for the blob server");
+
+    const QByteArray publicKey = QByteArray::fromHex(Megatorrent::Detail::toManifest(megatorrent::ffi::manifestCreate(
+        Megatorrent::Detail::toRustSlice(seed), {}, 1, Megatorrent::Detail::toManifestData(Manifest()))).publicKey.toLatin1());
+    DHTClient reader;
+    configure(reader, m_bootstrap);
+    QVector<Manifest> found;
+    connect(&reader, &DHTClient::manifestFound, this, [&found](const Manifest &m) { found.append(m); });
+    QSignalSpy getFailed {&reader, &DHTClient::getManifestFailed};
+    reader.getManifest(publicKey);
+    QTRY_VERIFY_WITH_TIMEOUT((found.size() + getFailed.count()) > 0, timeoutMs);
+    QVERIFY2(getFailed.isEmpty(), qPrintable(getFailed.isEmpty() ? QString() : getFailed.at(0).at(1).toString()));
+    QCOMPARE(found.at(0).sequence, 11);
+    QCOMPARE(found.at(0).files.size(), 1);
+    QCOMPARE(found.at(0).files.at(0).chunks.size(), 3);
+    QCOMPARE(found.at(0).files.at(0).chunks.at(2).key, QByteArray(32, '\x03'));
+    QVERIFY(found.at(0).rawJson.size() > 1000);
 }
 
 void TestDhtClient::failuresArriveWithReasons()
