@@ -30,8 +30,11 @@ pub(crate) mod ffi {
         ServeBlobs,
     }
 
+    // No Debug on the structs below: they carry chunk keys (and manifest text holding them),
+    // which must never reach logs.
+
     /// One finished asynchronous operation, drained on the owner's thread with `takeEvents`.
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     struct Event {
         /// What finished.
         operation: Operation,
@@ -69,7 +72,7 @@ pub(crate) mod ffi {
     }
 
     /// A chunk of a file (PROTOCOL.md 2.1); `key` and `nonce` are raw bytes.
-    #[derive(Debug, Clone, Default)]
+    #[derive(Clone, Default)]
     struct ChunkData {
         /// SHA-256 of the blob, 64 lowercase hex characters.
         blob_id: String,
@@ -86,7 +89,7 @@ pub(crate) mod ffi {
     }
 
     /// A file of a collection.
-    #[derive(Debug, Clone, Default)]
+    #[derive(Clone, Default)]
     struct FileData {
         /// File name (never a path).
         name: String,
@@ -97,7 +100,7 @@ pub(crate) mod ffi {
     }
 
     /// A titled group of files.
-    #[derive(Debug, Clone, Default)]
+    #[derive(Clone, Default)]
     struct CollectionData {
         /// Title.
         title: String,
@@ -106,7 +109,7 @@ pub(crate) mod ffi {
     }
 
     /// A verified manifest (or, from C++, content to sign).
-    #[derive(Debug, Clone, Default)]
+    #[derive(Clone, Default)]
     struct ManifestData {
         /// Publisher key, 64 lowercase hex characters.
         public_key: String,
