@@ -6,6 +6,8 @@
 #include <QTest>
 #include <QThread>
 
+#include "megatorrent/dht_client.h"
+
 #include "cpp-shim/engine_host.h"
 
 using Megatorrent::Detail::EngineHost;
@@ -19,6 +21,7 @@ private slots:
     void asyncPanicArrivesOnQtThread();
     void manyEventsAllArrive();
     void destroyingWithWorkInFlightIsSafe();
+    void panicReachesPublicErrorSignal();
 };
 
 void TestFfi::syncPanicBecomesErrorSignal()
@@ -84,6 +87,28 @@ void TestFfi::destroyingWithWorkInFlightIsSafe()
     QCoreApplication::processEvents();
     QTest::qWait(50);
     QCoreApplication::processEvents();
+}
+
+void TestFfi::panicReachesPublicErrorSignal()
+{
+    // The engine behind a DHTClient is the same EngineHost: a panic on one of its threads
+    // arrives as the public DHTClient::errorOccurred, and the client keeps working.
+    Megatorrent::DHTClient client;
+    auto *host = client.findChild<EngineHost *>();
+    QVERIFY(host);
+    QSignalSpy errors {&client, &Megatorrent::DHTClient::errorOccurred};
+    host->debugPanicAsync(QStringLiteral("inside the DHT engine"));
+    QVERIFY(errors.wait(10000));
+    QCOMPARE(errors.at(0).at(0).toString(), QStringLiteral("panic: inside the DHT engine"));
+    host->debugPanic(QStringLiteral("in a bridge call"));
+    QCOMPARE(errors.count(), 2);
+    QCOMPARE(errors.at(1).at(0).toString(), QStringLiteral("panic: in a bridge call"));
+
+    QSignalSpy failed {&client, &Megatorrent::DHTClient::findBlobPeersFailed};
+    client.setBootstrapNodes({});
+    client.setBindAddress(QStringLiteral("bad"));
+    client.findBlobPeers(QString(64, u'a'));
+    QVERIFY(failed.wait(10000));
 }
 
 QTEST_GUILESS_MAIN(TestFfi)
