@@ -377,3 +377,32 @@ async fn connection_limit_and_graceful_shutdown() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_handle_stops_the_server() {
+    timeout(LIMIT, async {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = server(
+            BlobStore::open(dir.path()).unwrap(),
+            ServerConfig::default(),
+        )
+        .await;
+        let addr = handle.local_addr();
+        let open = connect(addr, &ConnectOptions::default()).await.unwrap();
+        drop(handle);
+        // The open connection is closed in order, and the port stops accepting.
+        let (mut r, _w) = open.into_split();
+        assert!(r.recv().await.unwrap().is_none());
+        loop {
+            match TcpStream::connect(addr).await {
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+                    break;
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+    .unwrap();
+}

@@ -262,8 +262,9 @@ impl BlobServer {
     }
 }
 
-/// A running blob server. Dropping the handle does not stop it; call
-/// [`ServerHandle::shutdown`].
+/// A running blob server. [`ServerHandle::shutdown`] stops it and waits for its connections
+/// to close; dropping the handle also stops it (accepting ends, connections close gracefully
+/// in the background), so a server never outlives its owner.
 pub struct ServerHandle {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
