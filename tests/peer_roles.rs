@@ -170,8 +170,13 @@ async fn pipelined_fetch_with_per_blob_outcomes() {
         let liar = BlobId::of(b"what the id promises");
         std::fs::write(store.path_of(&liar), b"something else").unwrap();
         let missing = BlobId::of(b"missing");
+        // A file too large to be a blob is not served (nor read into memory).
+        let huge = BlobId::of(b"huge");
+        let huge_len = megatorrent::transport::MAX_PAYLOAD_LEN + 1;
+        std::fs::write(store.path_of(&huge), vec![0u8; huge_len]).unwrap();
         ids.insert(3, missing);
         ids.insert(7, liar);
+        ids.insert(10, huge);
         let handle = server(store, ServerConfig::default()).await;
 
         let dest = BlobStore::open(dir.path().join("dest")).unwrap();
@@ -185,6 +190,7 @@ async fn pipelined_fetch_with_per_blob_outcomes() {
         for (i, (id, r)) in ids.iter().zip(&results).enumerate() {
             match i {
                 3 => assert!(matches!(r, Err(PeerError::NotFound(x)) if *x == missing)),
+                10 => assert!(matches!(r, Err(PeerError::NotFound(x)) if *x == huge)),
                 7 => assert!(
                     matches!(r, Err(PeerError::HashMismatch { id: x, peer }) if *x == liar && *peer == handle.local_addr())
                 ),

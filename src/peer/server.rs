@@ -580,8 +580,18 @@ async fn run_writer(
 
 async fn read_blob(store: &BlobStore, id: BlobId) -> Message {
     let store = store.clone();
-    // File reads block: keep them off the async workers.
-    match tokio::task::spawn_blocking(move || store.get(&id)).await {
+    // File reads block: keep them off the async workers. A file too large to be a blob (one
+    // dropped into the folder by hand) is never read into memory.
+    let read = move || {
+        if let Ok(meta) = std::fs::metadata(store.path_of(&id)) {
+            if meta.len() > crate::transport::MAX_PAYLOAD_LEN as u64 {
+                tracing::warn!("blob {id}: {} bytes, too large to send", meta.len());
+                return Ok(None);
+            }
+        }
+        store.get(&id)
+    };
+    match tokio::task::spawn_blocking(read).await {
         Ok(Ok(Some(bytes))) if bytes.len() <= crate::transport::MAX_PAYLOAD_LEN => {
             Message::Data(bytes)
         }
