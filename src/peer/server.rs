@@ -22,8 +22,8 @@ use crate::blob::BlobStore;
 use crate::id::BlobId;
 use crate::identity::Identity;
 use crate::transport::{
-    accept, close_halves, AcceptOptions, Message, MessageType, Publish, SecureWriter, SessionInfo,
-    TransportError,
+    accept, close_halves, AcceptOptions, FrameBuf, Message, MessageType, Publish, SecureWriter,
+    SessionInfo, TransportError, MAX_PAYLOAD_LEN,
 };
 
 /// ERROR text for a blob the store does not hold (the reference wording).
@@ -561,11 +561,17 @@ async fn run_writer(
         }
         let (reply, last) = match job {
             Job::Request(id) => (read_blob(&shared.store, id).await, false),
-            Job::Reply(m) => (m, false),
-            Job::Publish(p) => (publish(&shared, p).await, false),
-            Job::Reject(text) => (Message::Error(text), true),
+            Job::Reply(m) => (Reply::Message(m), false),
+            Job::Publish(p) => (Reply::Message(publish(&shared, p).await), false),
+            Job::Reject(text) => (Reply::Message(Message::Error(text)), true),
         };
-        match tokio::time::timeout(limit, writer.send(&reply)).await {
+        let send = async {
+            match reply {
+                Reply::Message(m) => writer.send(&m).await,
+                Reply::Frame(f) => writer.send_frame_buf(f).await,
+            }
+        };
+        match tokio::time::timeout(limit, send).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return (None, Some(CloseReason::Transport(Arc::new(e)))),
             Err(_) => return (None, Some(CloseReason::WriteTimeout)),
@@ -578,35 +584,53 @@ async fn run_writer(
     (Some(writer), None)
 }
 
-async fn read_blob(store: &BlobStore, id: BlobId) -> Message {
-    let store = store.clone();
-    // File reads block: keep them off the async workers. A file too large to be a blob (one
-    // dropped into the folder by hand) is never read into memory.
-    let read = move || {
-        if let Ok(meta) = std::fs::metadata(store.path_of(&id)) {
-            if meta.len() > crate::transport::MAX_PAYLOAD_LEN as u64 {
-                tracing::warn!("blob {id}: {} bytes, too large to send", meta.len());
-                return Ok(None);
-            }
-        }
-        store.get(&id)
+/// A reply ready to send: a typed message, or a DATA frame read straight from disk into its
+/// send buffer (no copy of the blob in memory).
+enum Reply {
+    Message(Message),
+    Frame(FrameBuf),
+}
+
+/// Read blob `id` from the store folder into a DATA frame, or `None` when the store does not
+/// hold it (or holds something too large to be a blob, which is never read into memory).
+fn read_blob_frame(store: &BlobStore, id: &BlobId) -> std::io::Result<Option<FrameBuf>> {
+    // The path comes from a parsed BlobId: it cannot leave the store folder.
+    let mut file = match std::fs::File::open(store.path_of(id)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
     };
-    match tokio::task::spawn_blocking(read).await {
-        Ok(Ok(Some(bytes))) if bytes.len() <= crate::transport::MAX_PAYLOAD_LEN => {
-            Message::Data(bytes)
-        }
-        Ok(Ok(Some(bytes))) => {
-            tracing::warn!("blob {id}: {} bytes, too large to send", bytes.len());
-            Message::Error(NOT_FOUND.into())
-        }
-        Ok(Ok(None)) => Message::Error(NOT_FOUND.into()),
+    let meta = file.metadata()?;
+    let max = MAX_PAYLOAD_LEN as u64;
+    if !meta.is_file() || meta.len() > max {
+        tracing::warn!("blob {id}: {} bytes, not servable", meta.len());
+        return Ok(None);
+    }
+    let mut frame = FrameBuf::new(MessageType::Data as u8, meta.len() as usize);
+    // One byte past the limit detects a file that grew since the size check.
+    frame
+        .read_payload_from(&mut file, max + 1)
+        .map_err(std::io::Error::other)?;
+    if frame.payload().len() > MAX_PAYLOAD_LEN {
+        tracing::warn!("blob {id}: grew past the frame limit while read");
+        return Ok(None);
+    }
+    Ok(Some(frame))
+}
+
+async fn read_blob(store: &BlobStore, id: BlobId) -> Reply {
+    let store = store.clone();
+    // File reads block: keep them off the async workers.
+    match tokio::task::spawn_blocking(move || read_blob_frame(&store, &id)).await {
+        Ok(Ok(Some(frame))) => Reply::Frame(frame),
+        Ok(Ok(None)) => Reply::Message(Message::Error(NOT_FOUND.into())),
         Ok(Err(e)) => {
             tracing::warn!("blob {id}: {e}");
-            Message::Error(NOT_FOUND.into())
+            Reply::Message(Message::Error(NOT_FOUND.into()))
         }
         Err(e) => {
             tracing::warn!("blob {id}: read task failed: {e}");
-            Message::Error(NOT_FOUND.into())
+            Reply::Message(Message::Error(NOT_FOUND.into()))
         }
     }
 }
