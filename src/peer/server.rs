@@ -393,6 +393,16 @@ enum Job {
     Reject(String),
 }
 
+/// Aborts the task when dropped, so a connection task aborted at shutdown takes its writer
+/// with it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Serve one accepted socket until it ends; returns why it ended.
 async fn serve_connection(
     tcp: TcpStream,
@@ -416,19 +426,19 @@ async fn serve_connection(
     let (tx, rx) = mpsc::channel(shared.config.queue_depth.max(1));
     let pending = Arc::new(AtomicUsize::new(0));
     let cancel = Arc::new(AtomicBool::new(false));
-    let mut writer_task = tokio::spawn(run_writer(
+    let mut writer_task = AbortOnDrop(tokio::spawn(run_writer(
         writer,
         rx,
         shared.clone(),
         pending.clone(),
         cancel.clone(),
-    ));
+    )));
     let idle = shared.config.idle_timeout;
     let mut writer_result = None;
     let reason = loop {
         let next = tokio::select! {
             _ = stop.changed() => break CloseReason::Shutdown,
-            w = &mut writer_task => {
+            w = &mut writer_task.0 => {
                 // The writer stops early only on a write failure.
                 let reason = match &w {
                     Ok((_, Some(reason))) => reason.clone(),
@@ -477,7 +487,7 @@ async fn serve_connection(
     drop(tx);
     let result = match writer_result {
         Some(r) => r,
-        None => writer_task.await,
+        None => (&mut writer_task.0).await,
     };
     match result {
         Ok((Some(writer), None)) => {
