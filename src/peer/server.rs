@@ -328,16 +328,31 @@ impl ServerHandle {
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+    // Refusals close gracefully too, but their number is capped as well: past it, a flood
+    // is simply dropped.
+    let refusals = Arc::new(Semaphore::new(64));
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(done) = conns.join_next(), if !conns.is_empty() => {
+                if let Err(e) = done {
+                    if e.is_panic() {
+                        tracing::error!("connection task panicked: {e}");
+                    }
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     let Ok(permit) = limit.clone().try_acquire_owned() else {
                         shared.closed(peer, CloseReason::ConnectionLimit);
-                        conns.spawn(refuse(tcp, shared.config.drain_timeout));
+                        if let Ok(r) = refusals.clone().try_acquire_owned() {
+                            let drain = shared.config.drain_timeout;
+                            conns.spawn(async move {
+                                refuse(tcp, drain).await;
+                                drop(r);
+                            });
+                        }
                         continue;
                     };
                     let shared = shared.clone();
