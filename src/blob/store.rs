@@ -112,6 +112,16 @@ impl BlobStore {
         Ok(id)
     }
 
+    /// Store `bytes` under `id`, which the caller has just computed from these very bytes
+    /// (sealing does): skips a second SHA-256 pass over every blob during ingest.
+    pub(crate) fn put_hashed(&self, id: &BlobId, bytes: &[u8]) -> Result<(), StoreError> {
+        if bytes.len() > MAX_ITEM_LEN {
+            return Err(StoreError::TooLarge { len: bytes.len() });
+        }
+        debug_assert!(id.matches(bytes));
+        self.write_atomic(id, bytes)
+    }
+
     /// Remove `id`; removing an absent item is not an error.
     pub fn remove(&self, id: &BlobId) -> Result<(), StoreError> {
         let path = self.path_of(id);

@@ -6,7 +6,10 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod blobs;
+mod dht;
 mod keygen;
+mod manifest;
 mod peer;
 
 /// Megatorrent: signed, encrypted content channels on the BitTorrent Mainline DHT.
@@ -26,10 +29,20 @@ struct Cli {
 enum Command {
     /// Create a new identity file (Ed25519 key pair) and print its public key.
     Keygen(keygen::KeygenArgs),
+    /// Cut a file into encrypted blobs in a store; print its file entry JSON.
+    Ingest(blobs::IngestArgs),
+    /// Rebuild a file from its entry JSON and the blob store, verifying every blob.
+    Reassemble(blobs::ReassembleArgs),
+    /// Create, verify or decrypt a signed manifest.
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCommand),
     /// Serve the blobs of a folder to v5 peers until SIGINT/SIGTERM.
     Serve(peer::ServeArgs),
     /// Fetch blobs from a peer into a folder, verifying each.
     Fetch(peer::FetchArgs),
+    /// DHT: run a node, publish and read manifests, announce and find blobs.
+    #[command(subcommand)]
+    Dht(dht::DhtCommand),
 }
 
 /// Parse the command line, run the command, map its outcome to an exit code.
@@ -39,8 +52,12 @@ pub fn main() -> ExitCode {
     init_logging(cli.log.as_deref());
     let outcome: anyhow::Result<ExitCode> = match cli.command {
         Command::Keygen(args) => keygen::run(args),
+        Command::Ingest(args) => blobs::ingest(args),
+        Command::Reassemble(args) => blobs::reassemble_file(args),
+        Command::Manifest(command) => manifest::run(command),
         Command::Serve(args) => peer::run_serve(args),
         Command::Fetch(args) => peer::run_fetch(args),
+        Command::Dht(cmd) => dht::run(cmd),
     };
     match outcome {
         Ok(code) => code,

@@ -1,7 +1,12 @@
 //! The manifest data model (PROTOCOL.md 2.1): collections of files, each file a list of chunks.
 
+use super::error::ManifestError;
+use super::fields::{join, parse_json, Fields};
+use super::json::{write_str, MAX_SAFE_INTEGER};
 use crate::id::BlobId;
+use serde_json::Value;
 use std::fmt;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Plaintext bytes per chunk: files are cut into 1 MiB pieces.
 pub const CHUNK_SIZE: usize = 1 << 20;
@@ -55,4 +60,243 @@ pub struct Collection {
     pub title: String,
     /// Files of the collection.
     pub items: Vec<FileEntry>,
+}
+
+impl Drop for Chunk {
+    // The chunk key decrypts content (of a private manifest, content nobody else may read).
+    fn drop(&mut self) {
+        self.key.zeroize();
+    }
+}
+
+/// What a manifest describes: its collections and when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestContent {
+    /// The collections, in order.
+    pub collections: Vec<Collection>,
+    /// Milliseconds since the Unix epoch (at most 2^53 - 1).
+    pub timestamp: u64,
+}
+
+impl ManifestContent {
+    /// Check the rules of PROTOCOL.md 2.4 for every file, and the timestamp range.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        check_safe_integer("timestamp", self.timestamp)?;
+        for (c, collection) in self.collections.iter().enumerate() {
+            for (i, item) in collection.items.iter().enumerate() {
+                item.validate_at(&format!("collections[{c}].items[{i}]"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Append `"collections":[..],"timestamp":T` (reference order, JavaScript escaping).
+    pub(crate) fn write_members(&self, out: &mut String) {
+        out.push_str("\"collections\":[");
+        for (i, collection) in self.collections.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            collection.write_json(out);
+        }
+        out.push_str("],\"timestamp\":");
+        out.push_str(&self.timestamp.to_string());
+    }
+
+    /// Read `collections` and `timestamp` from a manifest (or decrypted) object and validate.
+    pub(crate) fn from_object(fields: &Fields<'_>) -> Result<Self, ManifestError> {
+        let collections = fields
+            .array("collections")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Collection::from_value(v, &fields.child(&format!("collections[{i}]"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let timestamp = fields.uint("timestamp")?;
+        Ok(ManifestContent {
+            collections,
+            timestamp,
+        })
+    }
+}
+
+impl Collection {
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"title\":");
+        write_str(out, &self.title);
+        out.push_str(",\"items\":[");
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            item.write_json(out);
+        }
+        out.push_str("]}");
+    }
+
+    fn from_value(value: &Value, path: &str) -> Result<Self, ManifestError> {
+        let fields = Fields::of(value, path)?;
+        let title = fields.string("title")?.to_owned();
+        let items = fields
+            .array("items")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| FileEntry::from_value(v, &fields.child(&format!("items[{i}]"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Collection { title, items })
+    }
+}
+
+impl FileEntry {
+    /// The entry as compact JSON in the reference key order (`name`, `size`, `chunks`), strings
+    /// escaped as JavaScript's `JSON.stringify` escapes them. This is what `ingest` prints.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(64 + 260 * self.chunks.len());
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Parse and [`validate`](Self::validate) one entry (surrounding whitespace allowed;
+    /// duplicate keys refused). Field paths in errors are relative to the entry.
+    pub fn from_json(text: &str) -> Result<FileEntry, ManifestError> {
+        let value = parse_json(text.as_bytes())?;
+        let entry = FileEntry::from_value(&value, "")?;
+        Ok(entry)
+    }
+
+    /// Check PROTOCOL.md 2.4 for this file: a safe name, chunks of `offset` 0, `length`
+    /// 1048592 and `realSize` at most 1048576, whose `realSize` values add up to `size`.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        self.validate_at("")
+    }
+
+    pub(crate) fn validate_at(&self, path: &str) -> Result<(), ManifestError> {
+        check_file_name(&join(path, "name"), &self.name)?;
+        check_safe_integer(&join(path, "size"), self.size)?;
+        let mut sum: u64 = 0;
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            let at = join(path, &format!("chunks[{i}]"));
+            if chunk.offset != 0 {
+                return Err(ManifestError::BadOffset {
+                    field: join(&at, "offset"),
+                    offset: chunk.offset,
+                });
+            }
+            if chunk.length != BLOB_LEN as u64 {
+                return Err(ManifestError::BadLength {
+                    field: join(&at, "length"),
+                    length: chunk.length,
+                });
+            }
+            if chunk.real_size > CHUNK_SIZE as u64 {
+                return Err(ManifestError::ChunkTooLarge {
+                    field: join(&at, "realSize"),
+                    real_size: chunk.real_size,
+                });
+            }
+            // Each term is at most 2^20, so the sum cannot overflow before 2^44 chunks.
+            sum = sum.saturating_add(chunk.real_size);
+        }
+        if sum != self.size {
+            return Err(ManifestError::SizeMismatch {
+                field: path.to_owned(),
+                name: self.name.clone(),
+                size: self.size,
+                sum,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_json(&self, out: &mut String) {
+        out.push_str("{\"name\":");
+        write_str(out, &self.name);
+        out.push_str(",\"size\":");
+        out.push_str(&self.size.to_string());
+        out.push_str(",\"chunks\":[");
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            chunk.write_json(out);
+        }
+        out.push_str("]}");
+    }
+
+    fn from_value(value: &Value, path: &str) -> Result<Self, ManifestError> {
+        let fields = Fields::of(value, path)?;
+        let name = fields.string("name")?.to_owned();
+        let size = fields.uint("size")?;
+        let chunks = fields
+            .array("chunks")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Chunk::from_value(v, &fields.child(&format!("chunks[{i}]"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let entry = FileEntry { name, size, chunks };
+        entry.validate_at(path)?;
+        Ok(entry)
+    }
+}
+
+impl Chunk {
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"blobId\":\"");
+        out.push_str(&self.blob_id.to_hex());
+        out.push_str("\",\"offset\":");
+        out.push_str(&self.offset.to_string());
+        out.push_str(",\"length\":");
+        out.push_str(&self.length.to_string());
+        out.push_str(",\"key\":\"");
+        let key_hex = Zeroizing::new(hex::encode(self.key));
+        out.push_str(&key_hex);
+        out.push_str("\",\"nonce\":\"");
+        out.push_str(&hex::encode(self.nonce));
+        out.push_str("\",\"realSize\":");
+        out.push_str(&self.real_size.to_string());
+        out.push('}');
+    }
+
+    fn from_value(value: &Value, path: &str) -> Result<Self, ManifestError> {
+        let fields = Fields::of(value, path)?;
+        Ok(Chunk {
+            blob_id: BlobId::from_bytes(fields.hex::<32>("blobId")?),
+            offset: fields.uint("offset")?,
+            length: fields.uint("length")?,
+            key: fields.hex::<32>("key")?,
+            nonce: fields.hex::<12>("nonce")?,
+            real_size: fields.uint("realSize")?,
+        })
+    }
+}
+
+/// PROTOCOL.md 2.4: a file name is never a path.
+fn check_file_name(field: &str, name: &str) -> Result<(), ManifestError> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name == "." || name == ".." {
+        "a directory reference"
+    } else if name.contains('/') {
+        "contains '/'"
+    } else if name.contains('\\') {
+        "contains '\\'"
+    } else if name.contains('\0') {
+        "contains NUL"
+    } else {
+        return Ok(());
+    };
+    Err(ManifestError::UnsafeFileName {
+        field: field.to_owned(),
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+fn check_safe_integer(field: &str, value: u64) -> Result<(), ManifestError> {
+    if value > MAX_SAFE_INTEGER {
+        return Err(ManifestError::NumberOutOfRange {
+            field: field.to_owned(),
+            value: value.to_string(),
+        });
+    }
+    Ok(())
 }

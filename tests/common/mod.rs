@@ -1,0 +1,59 @@
+//! Shared helpers for the DHT network tests: loopback testnets and signed manifests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use megatorrent::dht::{DhtClient, DhtConfig};
+use megatorrent::id::BlobId;
+use megatorrent::identity::Identity;
+use megatorrent::manifest::{
+    create_manifest, Chunk, Collection, FileEntry, ManifestContent, SignedManifest, BLOB_LEN,
+    CHUNK_SIZE,
+};
+
+/// Bound for every network test.
+pub const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+/// A server-mode loopback testnet of `n` mainline nodes.
+pub fn testnet(n: usize) -> mainline::Testnet {
+    mainline::Testnet::builder(n).build().unwrap()
+}
+
+/// A client-mode node on 127.0.0.1 bootstrapped on `bootstrap`, with a short request time-out.
+pub fn client(bootstrap: &[String]) -> DhtClient {
+    let mut cfg = DhtConfig::local(bootstrap);
+    cfg.request_timeout = Duration::from_millis(400);
+    DhtClient::start(&cfg).unwrap()
+}
+
+/// Content with one file of `chunks` chunks (each chunk entry is ~240 bytes of JSON, so one
+/// chunk fits inline and three do not).
+pub fn content(chunks: usize) -> ManifestContent {
+    let chunks: Vec<Chunk> = (0..chunks)
+        .map(|i| Chunk {
+            blob_id: BlobId::of(&i.to_le_bytes()),
+            offset: 0,
+            length: BLOB_LEN as u64,
+            key: [(i % 251) as u8; 32],
+            nonce: [7; 12],
+            real_size: CHUNK_SIZE as u64,
+        })
+        .collect();
+    let size = chunks.len() as u64 * CHUNK_SIZE as u64;
+    ManifestContent {
+        collections: vec![Collection {
+            title: "t".into(),
+            items: vec![FileEntry {
+                name: "f.bin".into(),
+                size,
+                chunks,
+            }],
+        }],
+        timestamp: 1_700_000_000_000,
+    }
+}
+
+/// A valid signed plain manifest with `chunks` chunks.
+pub fn manifest(identity: &Identity, seq: u64, chunks: usize) -> SignedManifest {
+    create_manifest(identity, seq, &content(chunks)).unwrap()
+}

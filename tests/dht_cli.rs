@@ -1,0 +1,193 @@
+//! `megatorrent dht ...` end to end on a loopback network of `dht node` processes.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use megatorrent::identity::Identity;
+
+const BIN: &str = env!("CARGO_BIN_EXE_megatorrent");
+
+/// A `dht node` child process, terminated (SIGTERM) when dropped.
+struct Node {
+    child: Child,
+    addr: String,
+}
+
+impl Node {
+    fn start(bootstrap: Option<&str>) -> Node {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["dht", "node", "--listen", "127.0.0.1:0"]);
+        if let Some(b) = bootstrap {
+            cmd.args(["--bootstrap", b]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("dht listening ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        assert!(addr.starts_with("127.0.0.1:"));
+        Node { child, addr }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // SIGTERM by pid: the node must stop cleanly on it.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run the CLI with a time limit; returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{args:?} did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_put_get_announce_peers() {
+    let first = Node::start(None);
+    let nodes: Vec<Node> = (0..4).map(|_| Node::start(Some(&first.addr))).collect();
+    let b = first.addr.as_str();
+    let b2 = nodes[2].addr.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let id_file = dir.path().join("id.json");
+    let id = Identity::from_seed(&[21; 32]);
+    id.save(&id_file).unwrap();
+    let id_path = id_file.to_str().unwrap();
+
+    // Inline manifest, with the trailing newline files usually have.
+    let m = common::manifest(&id, 12, 1);
+    let m_file = dir.path().join("m.json");
+    let mut text = m.as_bytes().to_vec();
+    text.push(b'\n');
+    std::fs::write(&m_file, &text).unwrap();
+    let (code, out, err) = run(&[
+        "dht",
+        "put",
+        m_file.to_str().unwrap(),
+        "--identity",
+        id_path,
+        "--bootstrap",
+        b,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("published sequence 12 (inline)"), "{out}");
+
+    let (code, out, err) = run(&["dht", "get", &id.public_key_hex(), "--bootstrap", b2]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim_end().as_bytes(), m.as_bytes());
+
+    // Salted: nothing there yet -> exit 1 with the reason.
+    let (code, _, err) = run(&[
+        "dht",
+        "get",
+        &id.public_key_hex(),
+        "--salt",
+        "videos",
+        "--bootstrap",
+        b2,
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("error: ") && err.contains("no record found"),
+        "{err}"
+    );
+
+    // A manifest too large for a record, without --blobs/--port: says what is missing.
+    let big = common::manifest(&id, 13, 5);
+    let big_file = dir.path().join("big.json");
+    std::fs::write(&big_file, big.as_bytes()).unwrap();
+    let (code, _, err) = run(&[
+        "dht",
+        "put",
+        big_file.to_str().unwrap(),
+        "--identity",
+        id_path,
+        "--bootstrap",
+        b,
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("does not fit in one DHT record"), "{err}");
+    assert!(err.contains("blob store") && err.contains("port"), "{err}");
+    // With them, the parts land in the folder.
+    let blobs = dir.path().join("blobs");
+    let (code, out, err) = run(&[
+        "dht",
+        "put",
+        big_file.to_str().unwrap(),
+        "--identity",
+        id_path,
+        "--bootstrap",
+        b,
+        "--blobs",
+        blobs.to_str().unwrap(),
+        "--port",
+        "4555",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("pointer to 1 parts"), "{out}");
+    let part = std::fs::read_dir(&blobs).unwrap().next().unwrap().unwrap();
+    let part_id = part.file_name().into_string().unwrap();
+    let (code, out, _) = run(&["dht", "peers", &part_id, "--bootstrap", b2]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "127.0.0.1:4555\n");
+
+    // Announce and peers.
+    let blob = megatorrent::id::BlobId::of(b"cli blob").to_hex();
+    let (code, _, err) = run(&["dht", "announce", &blob, "6000", "--bootstrap", b]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&["dht", "announce", &blob, "6001", "--bootstrap", b2]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(&["dht", "peers", &blob, "--bootstrap", b2]);
+    assert_eq!(code, 0);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["127.0.0.1:6000", "127.0.0.1:6001"]);
+
+    // Bad input: typed one-line errors.
+    let (code, _, err) = run(&["dht", "peers", "xyz", "--bootstrap", b]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bad BLOBID"), "{err}");
+    let (code, _, _) = run(&["dht", "peers", &blob]);
+    assert_eq!(code, 2, "--bootstrap is required");
+}
