@@ -176,6 +176,18 @@ async fn hello_gossip_wakes_private_subscription() {
                 ..SubscribeOptions::default()
             },
         );
+        // Without the read key the manifest is delivered, its content stays closed.
+        let mut closed = reader.subscribe(
+            key,
+            SubscribeOptions {
+                interval: Duration::from_secs(3600),
+                ..SubscribeOptions::default()
+            },
+        );
+        let update = closed.next().await.unwrap();
+        assert_eq!(update.manifest.sequence(), 20);
+        assert_eq!(update.content, None);
+        drop(closed);
         let first = sub.next().await.unwrap();
         assert_eq!(first.manifest.sequence(), 20);
         assert!(first.manifest.is_private());

@@ -4,10 +4,10 @@ use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use megatorrent::blob::BlobStore;
-use megatorrent::dht::{DhtClient, DhtConfig, PartsTarget, PutOptions, TransportFetcher};
+use megatorrent::dht::{DhtClient, DhtConfig, DhtError, PartsTarget, PutOptions, TransportFetcher};
 use megatorrent::id::{decode_hex_array, BlobId};
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{ReadKey, SignedManifest};
@@ -203,10 +203,12 @@ async fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
             .map(|(store, port)| PartsTarget { store, port }),
     };
     let dht = client(&args.bootstrap)?;
-    let report = dht
-        .put_manifest(&identity, &manifest, &opts)
-        .await
-        .context("publish failed")?;
+    let report = match dht.put_manifest(&identity, &manifest, &opts).await {
+        Err(e @ DhtError::NeedsParts { .. }) => {
+            bail!("{e}: pass --blobs DIR (the folder a `megatorrent serve` serves) and --port PORT (its port)")
+        }
+        other => other.context("publish failed")?,
+    };
     let form = if report.parts.is_empty() {
         "inline".to_string()
     } else {
