@@ -6,6 +6,8 @@
 #include <megatorrent/secure_server.h>
 #include <megatorrent/secure_socket.h>
 
+#include <QNetworkProxy>
+
 MegatorrentSession::MegatorrentSession(QObject *parent)
     : QObject(parent)
     , m_dht {new Megatorrent::DHTClient(this)}
@@ -63,7 +65,18 @@ void MegatorrentSession::publish(const QByteArray &publicKey, const QByteArray &
 
 void MegatorrentSession::seed(const QString &blobId)
 {
-    m_dht->announceBlob(blobId, m_server->serverPort());
+    if (m_dht->blobServerPort() == 0)
+    {
+        connect(m_dht, &Megatorrent::DHTClient::blobServerStarted, this, [this, blobId](const quint16 port)
+        {
+            m_dht->announceBlob(blobId, port);
+        });
+        m_dht->serveBlobs(QStringLiteral("blobs"));
+    }
+    else
+    {
+        m_dht->announceBlob(blobId, m_dht->blobServerPort());
+    }
     m_dht->findBlobPeers(blobId);
 }
 
@@ -75,6 +88,7 @@ bool MegatorrentSession::listen(const quint16 port)
 void MegatorrentSession::fetchBlob(const QString &host, const quint16 port, const QString &blobId)
 {
     auto *socket = new Megatorrent::SecureSocket(this);
+    socket->setProxy(QNetworkProxy::applicationProxy());
     connect(socket, &Megatorrent::SecureSocket::connected, this, [socket, blobId]
     {
         socket->sendMessage(Megatorrent::SecureSocket::Request, blobId.toLatin1());
