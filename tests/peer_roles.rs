@@ -170,8 +170,13 @@ async fn pipelined_fetch_with_per_blob_outcomes() {
         let liar = BlobId::of(b"what the id promises");
         std::fs::write(store.path_of(&liar), b"something else").unwrap();
         let missing = BlobId::of(b"missing");
+        // A file too large to be a blob is not served (nor read into memory).
+        let huge = BlobId::of(b"huge");
+        let huge_len = megatorrent::transport::MAX_PAYLOAD_LEN + 1;
+        std::fs::write(store.path_of(&huge), vec![0u8; huge_len]).unwrap();
         ids.insert(3, missing);
         ids.insert(7, liar);
+        ids.insert(10, huge);
         let handle = server(store, ServerConfig::default()).await;
 
         let dest = BlobStore::open(dir.path().join("dest")).unwrap();
@@ -185,6 +190,7 @@ async fn pipelined_fetch_with_per_blob_outcomes() {
         for (i, (id, r)) in ids.iter().zip(&results).enumerate() {
             match i {
                 3 => assert!(matches!(r, Err(PeerError::NotFound(x)) if *x == missing)),
+                10 => assert!(matches!(r, Err(PeerError::NotFound(x)) if *x == huge)),
                 7 => assert!(
                     matches!(r, Err(PeerError::HashMismatch { id: x, peer }) if *x == liar && *peer == handle.local_addr())
                 ),
@@ -373,6 +379,33 @@ async fn connection_limit_and_graceful_shutdown() {
         let (mut r, _w) = first.into_split();
         handle.shutdown().await;
         assert!(r.recv().await.unwrap().is_none());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_handle_stops_the_server() {
+    timeout(LIMIT, async {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = server(
+            BlobStore::open(dir.path()).unwrap(),
+            ServerConfig::default(),
+        )
+        .await;
+        let addr = handle.local_addr();
+        let open = connect(addr, &ConnectOptions::default()).await.unwrap();
+        drop(handle);
+        // The open connection is closed in order, and the port stops accepting.
+        let (mut r, _w) = open.into_split();
+        assert!(r.recv().await.unwrap().is_none());
+        // Until the listener is gone a connect may still land in its backlog (and be reset).
+        loop {
+            match TcpStream::connect(addr).await {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
     })
     .await
     .unwrap();

@@ -167,6 +167,48 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn random_splits_and_garbage_never_panic(
+            lens in proptest::collection::vec(17usize..3000, 1..6),
+            cuts in proptest::collection::vec(1usize..5000, 1..20),
+            garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let mut stream = Vec::new();
+            for l in &lens {
+                stream.extend(frame(*l));
+            }
+            let mut d = FrameDecoder::new();
+            let mut got = Vec::new();
+            let mut rest = &stream[..];
+            let mut i = 0;
+            while !rest.is_empty() {
+                let take = cuts[i % cuts.len()].min(rest.len());
+                let mut piece = &rest[..take];
+                while !piece.is_empty() {
+                    let (n, f) = d.push(piece).unwrap();
+                    piece = &piece[n..];
+                    got.extend(f.map(|f| f.len()));
+                }
+                rest = &rest[take..];
+                i += 1;
+            }
+            proptest::prop_assert_eq!(got, lens);
+            // Arbitrary bytes: frames or a typed error, never a panic.
+            let mut d = FrameDecoder::new();
+            let mut rest = &garbage[..];
+            while !rest.is_empty() {
+                match d.push(rest) {
+                    Ok((n, _)) => rest = &rest[n..],
+                    Err(e) => {
+                        proptest::prop_assert!(matches!(e, TransportError::BadFrameLength(_)));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn partial_frame_is_not_a_boundary() {
         let mut d = FrameDecoder::new();

@@ -268,6 +268,19 @@ impl SecureWriter {
         Ok(())
     }
 
+    /// Seal and send a frame built in place (see [`super::FrameBuf`]): the zero-copy path
+    /// for large payloads.
+    pub async fn send_frame_buf(
+        &mut self,
+        mut frame: super::FrameBuf,
+    ) -> Result<(), TransportError> {
+        self.sealer.seal_frame_buf(&mut frame)?;
+        if let Some(bytes) = frame.sealed_bytes() {
+            self.io.write_all(bytes).await?;
+        }
+        Ok(())
+    }
+
     /// Half-close: send FIN, keep reading possible.
     pub async fn shutdown(&mut self) -> Result<(), TransportError> {
         self.io.shutdown().await?;
