@@ -15,5 +15,6 @@ pub mod store;
 pub use error::BlobError;
 pub use ingest::{check_file_name, ingest_file, ingest_reader};
 pub use reassemble::{check_entry, reassemble};
+pub(crate) use seal::decrypt_hashed_in_place;
 pub use seal::{check_chunk, open_blob, open_in_place, seal_chunk, seal_in_place};
 pub use store::{BlobStore, StoreError, MAX_ITEM_LEN};

@@ -5,8 +5,14 @@
 //! `get_peers` per blob, FIND_PEERS on each connected peer) runs alongside, so fetching
 //! starts with the first peer found. A failed blob goes back to the front of the queue for
 //! another peer; a peer that sends a blob whose hash is wrong is dropped for the rest of the
-//! download. Memory stays bounded: each worker holds at most one reply in memory (the rest
-//! wait in socket buffers), and reassembly streams.
+//! download. Memory stays bounded: each worker holds at most one reply being read and
+//! [`WRITE_AHEAD`] being written (the rest wait in socket buffers).
+//!
+//! Each blob is hashed once: the fetcher checks a reply's SHA-256 as it arrives, and that
+//! same in-memory blob is then written to the store (without hashing again) and decrypted
+//! straight into its place in the output file ([`FileWriter`]), so the hot path never reads a
+//! blob back. Blobs already in the store (resume) are read, hashed and decrypted once before
+//! fetching; a damaged one is removed and fetched again.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -18,9 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
-use std::io::{Read, Write};
-
-use crate::blob::{check_entry, open_in_place, reassemble, BlobError, BlobStore};
+use crate::blob::{check_entry, decrypt_hashed_in_place, BlobError, BlobStore, StoreError};
 use crate::dht::DhtClient;
 use crate::id::BlobId;
 use crate::manifest::BLOB_LEN;
@@ -144,9 +148,11 @@ pub struct DownloadReport {
     pub peers_dropped: Vec<SocketAddr>,
     /// Time spent fetching.
     pub fetch_time: Duration,
-    /// Time from the last blob fetched until every file was in place (files are written
-    /// while their blobs arrive; this is the tail: catching up, sync, rename, and any
-    /// rebuild of a file whose stored blob was damaged).
+    /// Time spent outside fetching on getting files in place: reading, checking and
+    /// decrypting the blobs already in the store (resume), and writing files that have no
+    /// blob to fetch. Fetched blobs are decrypted into their files as they arrive, and a
+    /// file is synced and renamed as soon as its last blob is in, so that counts as
+    /// fetching.
     pub reassemble_time: Duration,
 }
 
@@ -171,15 +177,6 @@ impl std::fmt::Debug for Downloader {
 
 /// Store writes a worker may have pending while it reads the next replies.
 const WRITE_AHEAD: usize = 4;
-
-/// Abandons the download's file writer when dropped.
-struct AbortOnDrop(Arc<Shared>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// How a worker ended.
 enum WorkerEnd {
@@ -256,10 +253,9 @@ impl Sched {
 struct Shared {
     sched: Mutex<Sched>,
     wake: Notify,
-    /// Wakes the file writer when a blob is stored or the download is abandoned.
-    stored: Notify,
-    aborted: AtomicBool,
     store: BlobStore,
+    /// Where each verified blob's plaintext goes.
+    writer: FileWriter,
     sizes: HashMap<BlobId, u64>,
     events: Option<EventFn>,
 }
@@ -322,7 +318,6 @@ impl Shared {
         if progress.blobs_done == progress.blobs_total {
             self.wake.notify_waiters();
         }
-        self.stored.notify_waiters();
         self.emit(DownloadEvent::BlobDone {
             blob: id,
             peer,
@@ -352,14 +347,27 @@ impl Shared {
                     self.requeue(id, None);
                     return;
                 };
-                let (shared, store) = (self.clone(), self.store.clone());
-                // The fetcher checked the hash; file writes block, so not on the async workers.
-                let write = tokio::task::spawn_blocking(move || store.put_hashed(&id, &bytes));
+                let shared = self.clone();
+                // The fetcher checked the hash of these very bytes: store them and decrypt
+                // them into the output without hashing again. File writes block, so not on
+                // the async workers.
+                let write = {
+                    let shared = shared.clone();
+                    tokio::task::spawn_blocking(move || -> Result<Vec<PathBuf>, NodeError> {
+                        shared.store.put_hashed(&id, &bytes)?;
+                        Ok(shared.writer.place(&id, bytes)?)
+                    })
+                };
                 tokio::spawn(async move {
                     match write.await {
-                        Ok(Ok(())) => shared.done(id, peer),
+                        Ok(Ok(completed)) => {
+                            shared.done(id, peer);
+                            for path in completed {
+                                shared.emit(DownloadEvent::FileDone { path });
+                            }
+                        }
                         Ok(Err(e)) => {
-                            shared.lock().fatal.get_or_insert(e.into());
+                            shared.lock().fatal.get_or_insert(e);
                             shared.requeue(id, None);
                         }
                         Err(e) => {
@@ -431,141 +439,69 @@ impl Downloader {
             }
         }
         let bytes_total: u64 = sizes.values().sum();
-        let todo: Vec<BlobId> = order.iter().copied().filter(|id| !self.holds(id)).collect();
+        let (present, absent): (Vec<BlobId>, Vec<BlobId>) =
+            order.iter().copied().partition(|id| self.holds(id));
         let mut report = DownloadReport {
             bytes_total,
             blobs_total: order.len(),
-            blobs_present: order.len() - todo.len(),
+            blobs_present: present.len(),
             ..DownloadReport::default()
         };
-        let present_bytes: u64 = order
+
+        // Blobs already in the store go into place first (each hashed before it is
+        // decrypted); a damaged one is removed and joins the blobs to fetch.
+        let start = Instant::now();
+        let writer = FileWriter::new(out_dir, files);
+        let (writer, damaged, completed) = {
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || {
+                writer
+                    .place_stored(&store, &present)
+                    .map(|(damaged, completed)| (writer, damaged, completed))
+            })
+            .await??
+        };
+        report.reassemble_time += start.elapsed();
+        let absent: HashSet<BlobId> = absent.into_iter().chain(damaged).collect();
+        let todo: Vec<BlobId> = order
             .iter()
-            .filter(|id| !todo.contains(id))
+            .copied()
+            .filter(|id| absent.contains(id))
+            .collect();
+        let done_bytes: u64 = order
+            .iter()
+            .filter(|id| !absent.contains(id))
             .filter_map(|id| sizes.get(id))
             .sum();
         let shared = Arc::new(Shared {
             sched: Mutex::new(Sched {
                 progress: Progress {
-                    bytes_done: present_bytes,
+                    bytes_done: done_bytes,
                     bytes_total,
-                    blobs_done: report.blobs_present,
+                    blobs_done: order.len() - todo.len(),
                     blobs_total: order.len(),
                     peers_in_use: 0,
                 },
                 ..Sched::default()
             }),
             wake: Notify::new(),
-            stored: Notify::new(),
-            aborted: AtomicBool::new(false),
             store: self.store.clone(),
+            writer,
             sizes,
             events: self.events.clone(),
         });
         shared.emit(DownloadEvent::Started(shared.lock().progress));
+        for path in completed {
+            shared.emit(DownloadEvent::FileDone { path });
+        }
 
-        // Files are written while their blobs arrive (in order, each verified again as it
-        // is decrypted), so the end of the download is not followed by a full second pass.
-        shared.lock().remaining = todo.iter().copied().collect();
-        let streaming = {
-            let (shared, store, files, out_dir) = (
-                shared.clone(),
-                self.store.clone(),
-                files.clone(),
-                out_dir.to_owned(),
-            );
-            let handle = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || {
-                files
-                    .into_iter()
-                    .map(|entry| {
-                        let path = out_dir.join(&entry.name);
-                        let r = stream_file(&handle, &shared, &store, &entry, &path);
-                        (entry, r.map(|()| path))
-                    })
-                    .collect::<Vec<_>>()
-            })
-        };
-        // Dropping the download (a caller's time-out) must also stop the writer thread.
-        let _stop_writer = AbortOnDrop(shared.clone());
         if !todo.is_empty() {
             let start = Instant::now();
-            let fetched = self.fetch_all(&shared, todo).await;
+            self.fetch_all(&shared, todo).await?;
             report.fetch_time += start.elapsed();
-            if let Err(e) = fetched {
-                shared.abort();
-                // The writer sees the abort at its next wait and drops its temporary file.
-                let _ = streaming.await;
-                return Err(e);
-            }
         }
-        let start = Instant::now();
-        let mut written: Vec<Option<PathBuf>> = Vec::new();
-        let mut waiting: Vec<(usize, FileEntry)> = Vec::new();
-        for (i, (entry, outcome)) in streaming.await?.into_iter().enumerate() {
-            match outcome {
-                Ok(path) => {
-                    shared.emit(DownloadEvent::FileDone { path: path.clone() });
-                    written.push(Some(path));
-                }
-                Err(e) => {
-                    // Most likely a blob that was in the store but is damaged: the careful
-                    // path below finds it, fetches it again and rebuilds the file.
-                    tracing::debug!("{}: streamed write failed: {e}", entry.name);
-                    written.push(None);
-                    waiting.push((i, entry));
-                }
-            }
-        }
-        report.reassemble_time += start.elapsed();
-
-        let mut todo = Vec::new();
-        // A blob that is in the store but turns out corrupt (or vanished) is removed and
-        // fetched again; a few passes bound that.
-        for pass in 0..3 {
-            if waiting.is_empty() {
-                break;
-            }
-            if !todo.is_empty() {
-                let start = Instant::now();
-                self.fetch_all(&shared, todo).await?;
-                report.fetch_time += start.elapsed();
-            }
-            let start = Instant::now();
-            let mut refetch = Vec::new();
-            let mut left = Vec::new();
-            for (i, entry) in waiting {
-                let path = out_dir.join(&entry.name);
-                let store = self.store.clone();
-                let target = path.clone();
-                let (entry, outcome) = tokio::task::spawn_blocking(move || {
-                    let r = reassemble(&entry, &store, &target);
-                    (entry, r)
-                })
-                .await?;
-                match outcome {
-                    Ok(()) => {
-                        shared.emit(DownloadEvent::FileDone { path: path.clone() });
-                        written[i] = Some(path);
-                    }
-                    Err(BlobError::Corrupt { blob_id } | BlobError::Missing { blob_id })
-                        if pass < 2 =>
-                    {
-                        tracing::warn!("blob {blob_id} bad in the store; fetching it again");
-                        self.store.remove(&blob_id)?;
-                        shared.undo(blob_id);
-                        refetch.push(blob_id);
-                        left.push((i, entry));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            report.reassemble_time += start.elapsed();
-            refetch.sort();
-            refetch.dedup();
-            todo = refetch;
-            waiting = left;
-        }
-        report.files = written.into_iter().flatten().collect();
+        let written = shared.writer.finished()?;
+        report.files = written;
         let s = shared.lock();
         report.blobs_fetched = s.fetched;
         report.peers_used = s.delivered.iter().map(|(p, n)| (*p, *n)).collect();
@@ -758,37 +694,6 @@ impl Downloader {
     }
 }
 
-impl Shared {
-    /// Give up: wake the file writer so that it stops.
-    fn abort(&self) {
-        self.aborted.store(true, Ordering::Relaxed);
-        self.stored.notify_waiters();
-    }
-
-    /// Wait until `id` is in the store (true) or the download is abandoned (false).
-    async fn wait_stored(&self, id: &BlobId) -> bool {
-        loop {
-            let notified = self.stored.notified();
-            if self.aborted.load(Ordering::Relaxed) {
-                return false;
-            }
-            if !self.lock().remaining.contains(id) {
-                return true;
-            }
-            // The time-out only covers a wake-up between the check and the wait.
-            let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
-        }
-    }
-
-    /// Count a blob as not done again (it was found bad in the store).
-    fn undo(&self, id: BlobId) {
-        let mut s = self.lock();
-        s.progress.blobs_done = s.progress.blobs_done.saturating_sub(1);
-        let size = self.sizes.get(&id).copied().unwrap_or(0);
-        s.progress.bytes_done = s.progress.bytes_done.saturating_sub(size);
-    }
-}
-
 /// One peer: connect, ask it for more peers, then fetch batches until nothing is left.
 async fn worker(
     shared: Arc<Shared>,
@@ -870,60 +775,235 @@ async fn worker(
     (peer, end)
 }
 
-/// Write `entry` to `path` as its blobs arrive: each blob is read from the store, checked
-/// against its id and decrypted ([`open_in_place`]), then appended to a temporary file in the
-/// output folder that is synced and renamed into place once complete (as
-/// [`reassemble`] does). Runs on a blocking thread; `handle` waits for the blobs.
-fn stream_file(
-    handle: &tokio::runtime::Handle,
-    shared: &Shared,
-    store: &BlobStore,
-    entry: &FileEntry,
-    path: &Path,
-) -> Result<(), BlobError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |path: &Path| {
+/// One place a blob's plaintext fills: a chunk of a file of the download.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    file: usize,
+    chunk: usize,
+    /// Where the chunk starts in the file.
+    offset: u64,
+}
+
+/// A file being written.
+#[derive(Default)]
+struct Slot {
+    /// The temporary file in the output folder, made when the first chunk arrives.
+    tmp: Option<tempfile::NamedTempFile>,
+    /// Which chunks are written.
+    written: Vec<bool>,
+    /// How many are not.
+    left: usize,
+    /// Its final path, once synced and renamed into place.
+    done: Option<PathBuf>,
+}
+
+/// Writes the files of a download as their blobs arrive, in any order. Each blob's plaintext
+/// goes straight to its offset in a temporary file in the output folder; once every chunk of
+/// a file is written the file is synced and renamed to its validated name, so nothing
+/// appears under that name before it is complete. Temporary files of an abandoned download
+/// are removed when this is dropped.
+struct FileWriter {
+    dir: PathBuf,
+    files: Vec<FileEntry>,
+    places: HashMap<BlobId, Vec<Place>>,
+    slots: Mutex<Vec<Slot>>,
+}
+
+impl FileWriter {
+    /// `files` have been checked ([`check_entry`]): names valid, sizes consistent.
+    fn new(dir: &Path, files: Vec<FileEntry>) -> Self {
+        let mut places: HashMap<BlobId, Vec<Place>> = HashMap::new();
+        let mut slots = Vec::with_capacity(files.len());
+        for (file, entry) in files.iter().enumerate() {
+            let mut offset = 0u64;
+            for (chunk, c) in entry.chunks.iter().enumerate() {
+                places.entry(c.blob_id).or_default().push(Place {
+                    file,
+                    chunk,
+                    offset,
+                });
+                offset += c.real_size;
+            }
+            slots.push(Slot {
+                written: vec![false; entry.chunks.len()],
+                left: entry.chunks.len(),
+                ..Slot::default()
+            });
+        }
+        Self {
+            dir: dir.to_owned(),
+            files,
+            places,
+            slots: Mutex::new(slots),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Slot>> {
+        // Every update of a slot is a single assignment: a poisoned lock is still consistent.
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError {
         let path = path.to_owned();
         move |source| BlobError::Io { path, source }
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".megatorrent-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(io(dir))?;
-    let mut buf = Vec::with_capacity(BLOB_LEN);
-    let mut written = 0u64;
-    for chunk in &entry.chunks {
-        let blob_id = chunk.blob_id;
-        if !handle.block_on(shared.wait_stored(&blob_id)) {
-            return Err(BlobError::Missing { blob_id });
-        }
-        buf.clear();
-        let blob_path = store.path_of(&blob_id);
-        match std::fs::File::open(&blob_path) {
-            // One more byte than a blob is read, so an over-long file is caught as corrupt.
-            Ok(f) => f
-                .take(BLOB_LEN as u64 + 1)
-                .read_to_end(&mut buf)
-                .map_err(io(&blob_path))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(BlobError::Missing { blob_id })
+    }
+
+    /// Put the blobs of `ids` that `store` holds into place, each hashed before it is
+    /// decrypted, and write the files that have no chunk. Returns the blobs that turned out
+    /// damaged or missing (removed from the store, to be fetched) and the files completed.
+    fn place_stored(
+        &self,
+        store: &BlobStore,
+        ids: &[BlobId],
+    ) -> Result<(Vec<BlobId>, Vec<PathBuf>), NodeError> {
+        let mut damaged = Vec::new();
+        let mut completed = Vec::new();
+        for id in ids {
+            match store.get_verified(id) {
+                Ok(Some(blob)) => completed.extend(self.place(id, blob)?),
+                Ok(None) | Err(StoreError::HashMismatch { .. } | StoreError::TooLarge { .. }) => {
+                    tracing::warn!("blob {id} bad in the store; fetching it again");
+                    store.remove(id)?;
+                    damaged.push(*id);
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(io(&blob_path)(e)),
+        }
+        let empty: Vec<usize> = self
+            .lock()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.left == 0 && s.done.is_none())
+            .map(|(i, _)| i)
+            .collect();
+        for file in empty {
+            self.handle(file)?;
+            completed.extend(self.complete(file)?);
+        }
+        Ok((damaged, completed))
+    }
+
+    /// Decrypt `blob`, whose SHA-256 the caller has checked against `id` on these very
+    /// bytes, into every place it fills. Returns the files this completed (synced and in
+    /// place).
+    fn place(&self, id: &BlobId, mut blob: Vec<u8>) -> Result<Vec<PathBuf>, BlobError> {
+        let Some(places) = self.places.get(id) else {
+            return Ok(Vec::new());
         };
-        open_in_place(&mut buf, chunk)?;
-        tmp.as_file_mut().write_all(&buf).map_err(io(path))?;
-        written += buf.len() as u64;
+        let mut completed = Vec::new();
+        for (i, place) in places.iter().enumerate() {
+            if self.lock()[place.file].written[place.chunk] {
+                continue;
+            }
+            // A blob listed twice (rare) decrypts a copy for all but its last place.
+            let mut plain = if i + 1 == places.len() {
+                std::mem::take(&mut blob)
+            } else {
+                blob.clone()
+            };
+            let chunk = &self.files[place.file].chunks[place.chunk];
+            decrypt_hashed_in_place(&mut plain, chunk)?;
+            let file = self.handle(place.file)?;
+            let name = &self.files[place.file].name;
+            write_at(&file, &plain, place.offset).map_err(Self::io(&self.dir.join(name)))?;
+            let last = {
+                let mut slots = self.lock();
+                let slot = &mut slots[place.file];
+                if std::mem::replace(&mut slot.written[place.chunk], true) {
+                    false
+                } else {
+                    slot.left -= 1;
+                    slot.left == 0
+                }
+            };
+            if last {
+                completed.extend(self.complete(place.file)?);
+            }
+        }
+        Ok(completed)
     }
-    if written != entry.size {
-        return Err(BlobError::SizeMismatch {
-            name: entry.name.clone(),
-            declared: entry.size,
-            actual: written,
-        });
+
+    /// A handle on the temporary file of `file` (made now if it is the first chunk), to
+    /// write at offsets without holding the lock.
+    fn handle(&self, file: usize) -> Result<std::fs::File, BlobError> {
+        let mut slots = self.lock();
+        let slot = &mut slots[file];
+        if slot.tmp.is_none() {
+            let tmp = tempfile::Builder::new()
+                .prefix(".megatorrent-")
+                .suffix(".part")
+                .tempfile_in(&self.dir)
+                .map_err(Self::io(&self.dir))?;
+            slot.tmp = Some(tmp);
+        }
+        match &slot.tmp {
+            Some(tmp) => tmp.as_file().try_clone().map_err(Self::io(tmp.path())),
+            None => Err(Self::io(&self.dir)(std::io::ErrorKind::NotFound.into())),
+        }
     }
-    tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path).map_err(|e| io(path)(e.error))?;
+
+    /// Sync the temporary file of `file` (every chunk written) and rename it into place.
+    fn complete(&self, file: usize) -> Result<Option<PathBuf>, BlobError> {
+        let Some(tmp) = self.lock()[file].tmp.take() else {
+            return Ok(None);
+        };
+        let entry = &self.files[file];
+        let path = self.dir.join(&entry.name);
+        let len = tmp.as_file().metadata().map_err(Self::io(&path))?.len();
+        if len != entry.size {
+            return Err(BlobError::SizeMismatch {
+                name: entry.name.clone(),
+                declared: entry.size,
+                actual: len,
+            });
+        }
+        tmp.as_file().sync_all().map_err(Self::io(&path))?;
+        tmp.persist(&path).map_err(|e| Self::io(&path)(e.error))?;
+        self.lock()[file].done = Some(path.clone());
+        Ok(Some(path))
+    }
+
+    /// Every file's path in manifest order, once all are complete.
+    fn finished(&self) -> Result<Vec<PathBuf>, NodeError> {
+        let slots = self.lock();
+        let mut paths = Vec::with_capacity(slots.len());
+        for (entry, slot) in self.files.iter().zip(slots.iter()) {
+            if let Some(path) = &slot.done {
+                paths.push(path.clone());
+                continue;
+            }
+            // Not reached when every blob was placed; a typed error rather than a panic.
+            let missing = slot.written.iter().position(|w| !w);
+            return Err(match missing.and_then(|i| entry.chunks.get(i)) {
+                Some(c) => BlobError::Missing { blob_id: c.blob_id }.into(),
+                None => NodeError::Task(format!("{} was not completed", entry.name)),
+            });
+        }
+        Ok(paths)
+    }
+}
+
+/// Write all of `buf` at `offset` of `file`, without moving a shared cursor (several blobs
+/// of one file are written at once from different threads).
+#[cfg(unix)]
+fn write_at(file: &std::fs::File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+/// Write all of `buf` at `offset` of `file`, without moving a shared cursor (several blobs
+/// of one file are written at once from different threads).
+#[cfg(windows)]
+fn write_at(file: &std::fs::File, mut buf: &[u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_write(buf, offset)? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
     Ok(())
 }
 
