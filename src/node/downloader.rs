@@ -1048,6 +1048,104 @@ fn distinct_files(content: &ManifestContent) -> Result<Vec<FileEntry>, NodeError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blob::seal_chunk;
+    use crate::manifest::{Chunk, CHUNK_SIZE};
+
+    /// A file of `len` bytes sealed into blobs: its content, entry and blobs.
+    fn sealed(name: &str, len: usize) -> (Vec<u8>, FileEntry, Vec<Vec<u8>>) {
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let (blobs, chunks): (Vec<Vec<u8>>, Vec<Chunk>) = data
+            .chunks(CHUNK_SIZE)
+            .map(|c| seal_chunk(c).unwrap())
+            .unzip();
+        let entry = FileEntry {
+            name: name.into(),
+            size: len as u64,
+            chunks,
+        };
+        (data, entry, blobs)
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn file_writer_places_blobs_in_any_order_and_renames_only_when_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let (data, entry, blobs) = sealed("f.bin", 2 * CHUNK_SIZE + 1000);
+        let ids: Vec<BlobId> = entry.chunks.iter().map(|c| c.blob_id).collect();
+        let empty = FileEntry {
+            name: "empty".into(),
+            size: 0,
+            chunks: Vec::new(),
+        };
+        let w = FileWriter::new(&out, vec![entry, empty]);
+        let store = BlobStore::open(dir.path().join("store")).unwrap();
+        // A file without chunks is written at once.
+        let (damaged, done) = w.place_stored(&store, &[]).unwrap();
+        assert!(damaged.is_empty());
+        assert_eq!(done, vec![out.join("empty")]);
+
+        assert!(w.place(&ids[2], blobs[2].clone()).unwrap().is_empty());
+        assert!(w.place(&ids[0], blobs[0].clone()).unwrap().is_empty());
+        // A blob delivered twice is written once.
+        assert!(w.place(&ids[0], blobs[0].clone()).unwrap().is_empty());
+        assert!(!out.join("f.bin").exists());
+        match w.finished() {
+            Err(NodeError::Blob(BlobError::Missing { blob_id })) => assert_eq!(blob_id, ids[1]),
+            other => panic!("expected Missing, got {other:?}"),
+        }
+        assert_eq!(
+            w.place(&ids[1], blobs[1].clone()).unwrap(),
+            vec![out.join("f.bin")]
+        );
+        assert_eq!(std::fs::read(out.join("f.bin")).unwrap(), data);
+        assert_eq!(
+            w.finished().unwrap(),
+            vec![out.join("f.bin"), out.join("empty")]
+        );
+        // No temporary file is left behind.
+        assert_eq!(names(&out), ["empty", "f.bin"]);
+    }
+
+    #[test]
+    fn file_writer_refuses_damaged_stored_blobs_and_wrong_keys_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let (_, mut entry, blobs) = sealed("g.bin", 3 * CHUNK_SIZE);
+        // The last chunk's key is wrong: its blob hashes right but does not decrypt.
+        entry.chunks[2].key[0] ^= 1;
+        let ids: Vec<BlobId> = entry.chunks.iter().map(|c| c.blob_id).collect();
+        let store = BlobStore::open(dir.path().join("store")).unwrap();
+        store.put(&ids[0], &blobs[0]).unwrap();
+        let mut rotten = blobs[1].clone();
+        rotten[7] ^= 1;
+        std::fs::write(store.path_of(&ids[1]), &rotten).unwrap();
+
+        let w = FileWriter::new(&out, vec![entry]);
+        let (damaged, done) = w.place_stored(&store, &ids[..2]).unwrap();
+        assert_eq!(damaged, vec![ids[1]]);
+        assert!(done.is_empty());
+        assert!(!store.contains(&ids[1]));
+        assert!(matches!(
+            w.place(&ids[2], blobs[2].clone()),
+            Err(BlobError::Decrypt { blob_id }) if blob_id == ids[2]
+        ));
+        // The partial file is a temporary one, removed with the writer.
+        assert_eq!(names(&out).len(), 1);
+        assert!(!out.join("g.bin").exists());
+        drop(w);
+        assert!(names(&out).is_empty());
+    }
 
     fn id(n: u8) -> BlobId {
         BlobId::of(&[n])
