@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
-use crate::id::{decode_hex_array, HexError};
+use crate::id::{decode_hex_array, decode_hex_vec, HexError};
 
 /// Why an identity could not be made, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -103,25 +103,16 @@ impl Identity {
 
     /// From the hex of a 32-byte seed or a 64-byte libsodium secret key.
     pub fn from_secret_hex(secret_hex: &str) -> Result<Self, IdentityError> {
-        let bytes = match secret_hex.len() {
-            64 => Zeroizing::new(
-                decode_hex_array::<32>(secret_hex)
-                    .map_err(|source| IdentityError::Hex {
-                        field: "secretKey",
-                        source,
-                    })?
-                    .to_vec(),
-            ),
-            128 => Zeroizing::new(
-                decode_hex_array::<64>(secret_hex)
-                    .map_err(|source| IdentityError::Hex {
-                        field: "secretKey",
-                        source,
-                    })?
-                    .to_vec(),
-            ),
-            n => return Err(IdentityError::SecretLength(n / 2)),
-        };
+        if secret_hex.len() != 64 && secret_hex.len() != 128 {
+            return Err(IdentityError::SecretLength(secret_hex.len() / 2));
+        }
+        let bytes =
+            Zeroizing::new(
+                decode_hex_vec(secret_hex).map_err(|source| IdentityError::Hex {
+                    field: "secretKey",
+                    source,
+                })?,
+            );
         Self::from_secret_bytes(&bytes)
     }
 

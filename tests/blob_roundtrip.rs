@@ -307,8 +307,38 @@ fn unwritable_destination_is_an_io_error() {
     let out = f.dir.path().join("no-such-dir").join("x");
     assert!(matches!(
         reassemble(&f.entry, &f.store, &out),
-        Err(BlobError::Io { .. })
+        Err(BlobError::Io { path, .. }) if path == f.dir.path().join("no-such-dir")
     ));
+    // A folder under the final name: the rename fails after all the work, and the temporary
+    // file is removed.
+    let out = f.dir.path().join("out").join("sub");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("inside"), b"kept").unwrap();
+    assert!(matches!(
+        reassemble(&f.entry, &f.store, &out),
+        Err(BlobError::Io { path, .. }) if path == out
+    ));
+    assert_eq!(listing(&f.dir.path().join("out")), ["sub"]);
+    assert_eq!(listing(&out), ["inside"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn output_gets_ordinary_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    reassemble(&f.entry, &f.store, &f.out()).unwrap();
+    let mode = std::fs::metadata(f.out()).unwrap().permissions().mode() & 0o777;
+    // Whatever the umask, the owner can read and write, as with any created file; tempfile's
+    // default would be exactly 0o600.
+    let umask_probe = f.dir.path().join("probe");
+    std::fs::write(&umask_probe, b"").unwrap();
+    let normal = std::fs::metadata(&umask_probe)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, normal);
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use megatorrent::identity::Identity;
+use megatorrent::manifest::{create_private_manifest, ReadKey};
 
 const BIN: &str = env!("CARGO_BIN_EXE_megatorrent");
 
@@ -18,19 +19,27 @@ struct Node {
 
 impl Node {
     fn start(bootstrap: Option<&str>) -> Node {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["dht", "node", "--listen", "127.0.0.1:0"]);
+        let mut args = vec!["dht", "node", "--listen", "127.0.0.1:0"];
         if let Some(b) = bootstrap {
-            cmd.args(["--bootstrap", b]);
+            args.extend(["--bootstrap", b]);
         }
-        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        Node::spawn(&args, "dht listening ")
+    }
+
+    /// Start a long-running command whose first stdout line is `<prefix>ADDR`.
+    fn spawn(args: &[&str], prefix: &str) -> Node {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let addr = line
             .trim()
-            .strip_prefix("dht listening ")
+            .strip_prefix(prefix)
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
         assert!(addr.starts_with("127.0.0.1:"));
@@ -148,9 +157,18 @@ fn cli_put_get_announce_peers() {
     ]);
     assert_eq!(code, 1);
     assert!(err.contains("does not fit in one DHT record"), "{err}");
-    assert!(err.contains("blob store") && err.contains("port"), "{err}");
-    // With them, the parts land in the folder.
+    assert!(
+        err.contains("--blobs DIR") && err.contains("--port PORT"),
+        "{err}"
+    );
+    // With them, the parts land in the folder that `serve` serves, announced at its port.
     let blobs = dir.path().join("blobs");
+    let blobs_path = blobs.to_str().unwrap();
+    let serve = Node::spawn(
+        &["serve", "--blobs", blobs_path, "--listen", "127.0.0.1:0"],
+        "listening ",
+    );
+    let serve_port = serve.addr.rsplit(':').next().unwrap();
     let (code, out, err) = run(&[
         "dht",
         "put",
@@ -160,9 +178,9 @@ fn cli_put_get_announce_peers() {
         "--bootstrap",
         b,
         "--blobs",
-        blobs.to_str().unwrap(),
+        blobs_path,
         "--port",
-        "4555",
+        serve_port,
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("pointer to 1 parts"), "{out}");
@@ -170,7 +188,58 @@ fn cli_put_get_announce_peers() {
     let part_id = part.file_name().into_string().unwrap();
     let (code, out, _) = run(&["dht", "peers", &part_id, "--bootstrap", b2]);
     assert_eq!(code, 0);
-    assert_eq!(out, "127.0.0.1:4555\n");
+    assert_eq!(out, format!("{}\n", serve.addr));
+    // A reader gets the whole manifest: record, then the part over the transport.
+    let (code, out, err) = run(&["dht", "get", &id.public_key_hex(), "--bootstrap", b2]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim_end().as_bytes(), big.as_bytes());
+    drop(serve);
+
+    // A private sub-channel: printed decrypted with --read-key.
+    let read_key = ReadKey::from_bytes([22; 32]);
+    let private = create_private_manifest(&id, 30, &common::content(0), &read_key).unwrap();
+    let private_file = dir.path().join("private.json");
+    std::fs::write(&private_file, private.as_bytes()).unwrap();
+    let (code, _, err) = run(&[
+        "dht",
+        "put",
+        private_file.to_str().unwrap(),
+        "--identity",
+        id_path,
+        "--salt",
+        "vip",
+        "--bootstrap",
+        b,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let key_hex = hex::encode([22u8; 32]);
+    let (code, out, err) = run(&[
+        "dht",
+        "get",
+        &id.public_key_hex(),
+        "--salt",
+        "vip",
+        "--read-key",
+        &key_hex,
+        "--bootstrap",
+        b2,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim_end(), private.decrypted_json(&read_key).unwrap());
+    let wrong = hex::encode([23u8; 32]);
+    let (code, _, err) = run(&[
+        "dht",
+        "get",
+        &id.public_key_hex(),
+        "--salt",
+        "vip",
+        "--read-key",
+        &wrong,
+        "--bootstrap",
+        b2,
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot decrypt"), "{err}");
 
     // Announce and peers.
     let blob = megatorrent::id::BlobId::of(b"cli blob").to_hex();

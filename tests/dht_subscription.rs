@@ -37,18 +37,18 @@ async fn subscription_delivers_each_sequence_once() {
                 ..SubscribeOptions::default()
             },
         );
-        assert_eq!(sub.next().await.unwrap().sequence(), 1);
+        assert_eq!(sub.next().await.unwrap().manifest.sequence(), 1);
         // Several polls later, still nothing new: sequence 1 is not delivered again.
         assert!(timeout(Duration::from_millis(1500), sub.next())
             .await
             .is_err());
         put(2).await;
-        assert_eq!(sub.next().await.unwrap().sequence(), 2);
+        assert_eq!(sub.next().await.unwrap().manifest.sequence(), 2);
         assert!(timeout(Duration::from_millis(1500), sub.next())
             .await
             .is_err());
         put(5).await;
-        assert_eq!(sub.next().await.unwrap().sequence(), 5);
+        assert_eq!(sub.next().await.unwrap().manifest.sequence(), 5);
         assert!(timeout(Duration::from_millis(1000), sub.next())
             .await
             .is_err());
@@ -77,7 +77,7 @@ async fn gossip_hint_triggers_lookup_but_never_delivers_alone() {
                 ..SubscribeOptions::default()
             },
         );
-        assert_eq!(sub.next().await.unwrap().sequence(), 10);
+        assert_eq!(sub.next().await.unwrap().manifest.sequence(), 10);
         // A claim of sequence 99 with nothing behind it delivers nothing.
         reader.gossip_hint(&key, 99);
         assert!(timeout(Duration::from_secs(2), sub.next()).await.is_err());
@@ -92,7 +92,7 @@ async fn gossip_hint_triggers_lookup_but_never_delivers_alone() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(m.sequence(), 11);
+        assert_eq!(m.manifest.sequence(), 11);
         // The subscription's own hint handle works the same way.
         publisher
             .put_manifest(&id, &manifest(&id, 12, 1), &PutOptions::default())
@@ -103,7 +103,7 @@ async fn gossip_hint_triggers_lookup_but_never_delivers_alone() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(m.sequence(), 12);
+        assert_eq!(m.manifest.sequence(), 12);
         // A hint for another key does nothing here.
         reader.gossip_hint(&[0; 32], 1000);
         assert!(timeout(Duration::from_secs(1), sub.next()).await.is_err());

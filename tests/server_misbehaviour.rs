@@ -73,8 +73,9 @@ async fn fixture() -> Fixture {
     let blob: Vec<u8> = (0..1_048_592u32).map(|i| (i % 251) as u8).collect();
     let id = store.put_content(&blob).unwrap();
     let config = ServerConfig {
-        handshake_timeout: Duration::from_millis(800),
-        idle_timeout: Duration::from_millis(1500),
+        // Short enough for quick tests, long enough for a loaded 2-core machine.
+        handshake_timeout: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(3),
         drain_timeout: Duration::from_millis(500),
         ..ServerConfig::default()
     };

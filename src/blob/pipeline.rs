@@ -3,8 +3,9 @@
 //! back in job order (writing a file, collecting chunks).
 //!
 //! Memory stays bounded: every job carries one chunk-sized buffer and at most
-//! `workers + 2` buffers exist at once. Buffers are recycled, so a long file costs no
-//! allocation per chunk.
+//! `2 * workers + 2` buffers exist at once, whether queued, being worked on, or finished and
+//! waiting for an earlier job. Buffers are recycled, so a long file costs no allocation per
+//! chunk.
 
 use crate::manifest::BLOB_LEN;
 use std::collections::BTreeMap;
@@ -46,7 +47,8 @@ where
     C: FnMut(R, &[u8]) -> Result<(), E>,
 {
     let workers = worker_count();
-    let max_in_flight = workers + 2;
+    // Enough queued work to keep every worker busy while the caller reads or writes.
+    let max_buffers = 2 * workers + 2;
     let (job_tx, job_rx) = mpsc::channel::<(u64, J, Vec<u8>)>();
     let job_rx = Mutex::new(job_rx);
     let (res_tx, res_rx) = mpsc::channel::<(u64, Outcome<R, E>, Vec<u8>)>();
@@ -79,7 +81,10 @@ where
         let mut panicked = None;
 
         loop {
-            while failure.is_none() && panicked.is_none() && in_flight < max_in_flight {
+            // Results parked behind a slow earlier job hold buffers too: count them, or one
+            // stalled job would let the others run ahead without limit.
+            while failure.is_none() && panicked.is_none() && in_flight + pending.len() < max_buffers
+            {
                 let Some(tx) = &job_tx else { break };
                 let mut buf = free.pop().unwrap_or_else(|| Vec::with_capacity(BLOB_LEN));
                 buf.clear();
@@ -181,6 +186,36 @@ mod tests {
         );
         r.unwrap();
         assert_eq!(seen, (0..50).map(|n| n * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_stalled_job_does_not_let_buffers_pile_up() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let live = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let mut next = 0u32;
+        let r: Result<(), String> = run_ordered(
+            |buf| {
+                next += 1;
+                buf.push(0);
+                let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                Ok((next <= 40).then_some(next))
+            },
+            |n, _| {
+                if n == 2 {
+                    thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Ok(())
+            },
+            |(), _| {
+                live.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            },
+        );
+        r.unwrap();
+        // Buffers produced but not yet consumed never exceed the pool (+1: the end marker).
+        assert!(peak.into_inner() <= 2 * worker_count() + 2 + 1);
     }
 
     #[test]

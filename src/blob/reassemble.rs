@@ -45,14 +45,16 @@ pub fn reassemble(entry: &FileEntry, store: &BlobStore, out_path: &Path) -> Resu
         source,
     };
     // Dropping the temporary file (on any early return) deletes it.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".megatorrent-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(|source| BlobError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".megatorrent-").suffix(".part");
+    // The result is an ordinary file: 0666 less the umask, like any created file, rather than
+    // the owner-only mode temporary files get by default.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(|source| BlobError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
 
     let mut chunks = entry.chunks.iter();
     let mut written = 0u64;

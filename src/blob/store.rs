@@ -74,12 +74,23 @@ impl BlobStore {
     /// The stored bytes of `id`, or `None` when absent. The content is not re-hashed; use
     /// [`BlobStore::get_verified`] where a corrupt file must be caught.
     pub fn get(&self, id: &BlobId) -> Result<Option<Vec<u8>>, StoreError> {
+        use std::io::Read;
         let path = self.path_of(id);
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(StoreError::Io { path, source }),
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        // Read at most one byte past the limit, so a huge file dropped into the folder is
+        // refused without being loaded.
+        let mut bytes = Vec::new();
+        file.take(MAX_ITEM_LEN as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| StoreError::Io { path, source })?;
+        if bytes.len() > MAX_ITEM_LEN {
+            return Err(StoreError::TooLarge { len: bytes.len() });
         }
+        Ok(Some(bytes))
     }
 
     /// Like [`BlobStore::get`], and checks that the content hashes to `id`.
@@ -220,5 +231,9 @@ mod tests {
             store.put_content(&big),
             Err(StoreError::TooLarge { .. })
         ));
+        // A file dropped into the folder under an id's name is not loaded whole.
+        let id = BlobId::of(&big);
+        std::fs::write(store.path_of(&id), &big).unwrap();
+        assert!(matches!(store.get(&id), Err(StoreError::TooLarge { .. })));
     }
 }

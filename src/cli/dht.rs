@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use megatorrent::blob::BlobStore;
-use megatorrent::dht::manifest_shim::SignedManifest;
-use megatorrent::dht::{DhtClient, DhtConfig, PartsTarget, PutOptions};
+use megatorrent::dht::{DhtClient, DhtConfig, DhtError, PartsTarget, PutOptions, TransportFetcher};
 use megatorrent::id::{decode_hex_array, BlobId};
 use megatorrent::identity::Identity;
+use megatorrent::manifest::{ReadKey, SignedManifest};
 
 /// DHT commands (PROTOCOL.md section 4).
 #[derive(Subcommand)]
@@ -187,7 +187,7 @@ async fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
     let identity = Identity::load(&args.identity).context("cannot read the identity")?;
     let bytes = std::fs::read(&args.manifest)
         .with_context(|| format!("cannot read {}", args.manifest.display()))?;
-    let manifest = SignedManifest::verify(trim_newline(&bytes))
+    let manifest = SignedManifest::verify(&bytes)
         .with_context(|| format!("{} is not a valid manifest", args.manifest.display()))?;
     let store = match &args.blobs {
         Some(dir) => Some(BlobStore::open(dir)?),
@@ -203,10 +203,12 @@ async fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
             .map(|(store, port)| PartsTarget { store, port }),
     };
     let dht = client(&args.bootstrap)?;
-    let report = dht
-        .put_manifest(&identity, &manifest, &opts)
-        .await
-        .context("publish failed")?;
+    let report = match dht.put_manifest(&identity, &manifest, &opts).await {
+        Err(e @ DhtError::NeedsParts { .. }) => {
+            bail!("{e}: pass --blobs DIR (the folder a `megatorrent serve` serves) and --port PORT (its port)")
+        }
+        other => other.context("publish failed")?,
+    };
     let form = if report.parts.is_empty() {
         "inline".to_string()
     } else {
@@ -221,27 +223,29 @@ async fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Manifest files usually end with a newline, which is not part of the signed JSON.
-fn trim_newline(bytes: &[u8]) -> &[u8] {
-    let mut end = bytes.len();
-    while end > 0 && matches!(bytes[end - 1], b'\n' | b'\r') {
-        end -= 1;
-    }
-    &bytes[..end]
-}
-
 async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
     let key = decode_hex_array::<32>(&args.pubkey).context("bad PUBKEY")?;
-    if args.read_key.is_some() {
-        bail!("--read-key needs the manifest layer's decryption, not available in this build");
-    }
+    let read_key = match &args.read_key {
+        Some(hex) => Some(ReadKey::from_hex(hex).context("bad --read-key")?),
+        None => None,
+    };
     let salt = args.salt.unwrap_or_default();
-    let dht = client(&args.bootstrap)?;
+    // Parts of a pointer record come from the peers that announced them.
+    let dht = client(&args.bootstrap)?
+        .with_part_fetcher(std::sync::Arc::new(TransportFetcher::default()));
     let manifest = dht
         .get_manifest(&key, salt.as_bytes())
         .await
         .context("no valid manifest")?;
-    println!("{}", String::from_utf8_lossy(manifest.as_bytes()));
+    match &read_key {
+        Some(key) => {
+            let json = manifest
+                .decrypted_json(key)
+                .context("cannot decrypt the manifest with this read key")?;
+            println!("{json}");
+        }
+        None => println!("{}", manifest.as_str()),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

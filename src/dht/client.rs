@@ -19,10 +19,10 @@ use mainline::{async_dht::AsyncDht, Dht, Id};
 use crate::blob::{BlobStore, StoreError};
 use crate::dht::bep44::{salt_option, Bep44Error, MutableRecord, MAX_VALUE_LEN};
 use crate::dht::manifest_glue::check_manifest;
-use crate::dht::manifest_shim::SignedManifest;
 use crate::dht::record::{decode_value, PartError, PointerRecord, RecordError, RecordValue};
 use crate::id::BlobId;
 use crate::identity::Identity;
+use crate::manifest::{ManifestError, SignedManifest};
 
 /// The public Mainline bootstrap routers, used when no bootstrap node is given.
 pub const DEFAULT_BOOTSTRAP: [&str; 3] = [
@@ -43,7 +43,7 @@ pub enum DhtError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A bootstrap address that does not resolve to an IPv4 socket address.
+    /// A bootstrap address not of the form `HOST:PORT` (IPv4 or a name).
     #[error("bad bootstrap address {0:?} (expected HOST:PORT, IPv4)")]
     BadBootstrap(String),
     /// The item breaks a BEP 44 rule (size, salt, signature).
@@ -63,7 +63,7 @@ pub enum DhtError {
     KeyMismatch,
     /// The manifest inside a record is invalid.
     #[error("invalid manifest: {0}")]
-    InvalidManifest(String),
+    InvalidManifest(#[source] ManifestError),
     /// The manifest inside a record does not match the record.
     #[error("the manifest's {field} differs from the record's")]
     RecordMismatch {
@@ -130,9 +130,6 @@ pub enum DhtError {
     /// The blob store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Announcing a blob failed.
-    #[error("announce failed: {0}")]
-    Announce(String),
     /// The state folder could not be read or written.
     #[error("DHT state {path}: {reason}")]
     State {
@@ -258,6 +255,8 @@ pub struct DhtClient {
     fetcher: Option<Arc<dyn PartFetcher>>,
     seen: Arc<Mutex<HashMap<SeenKey, u64>>>,
     state_file: Option<PathBuf>,
+    // Serializes state-file writes; each writer snapshots under it, so the file never goes back.
+    save_lock: Arc<Mutex<()>>,
     hints: Arc<Mutex<HintRegistry>>,
 }
 
@@ -327,13 +326,16 @@ fn save_state(path: &Path, seen: &HashMap<SeenKey, u64>) -> Result<(), DhtError>
     Ok(())
 }
 
-fn resolve_bootstrap(nodes: &[String]) -> Result<Vec<String>, DhtError> {
-    use std::net::ToSocketAddrs;
+/// Check the `HOST:PORT` form only: names are resolved by `mainline` when it bootstraps (an
+/// unreachable default router must not stop a node that has other ways in).
+fn check_bootstrap(nodes: &[String]) -> Result<Vec<String>, DhtError> {
     for n in nodes {
-        let ok = n
-            .to_socket_addrs()
-            .map(|mut a| a.any(|a| a.is_ipv4()))
-            .unwrap_or(false);
+        let ok = match n.rsplit_once(':') {
+            Some((host, port)) => {
+                !host.is_empty() && !host.contains([':', '[', ']']) && port.parse::<u16>().is_ok()
+            }
+            None => false,
+        };
         if !ok {
             return Err(DhtError::BadBootstrap(n.clone()));
         }
@@ -367,8 +369,20 @@ impl DhtClient {
     /// Start a node with `config`. Binds the socket now; bootstrapping goes on in the background
     /// (see [`DhtClient::bootstrapped`]).
     pub fn start(config: &DhtConfig) -> Result<Self, DhtError> {
+        // State first: a bad state folder must not leave a node running.
+        let (seen, state_file) = match &config.state_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| DhtError::State {
+                    path: dir.clone(),
+                    reason: e.to_string(),
+                })?;
+                let file = dir.join(STATE_FILE);
+                (load_state(&file)?, Some(file))
+            }
+            None => (HashMap::new(), None),
+        };
         let mut builder = Dht::builder();
-        let bootstrap = resolve_bootstrap(&config.bootstrap)?;
+        let bootstrap = check_bootstrap(&config.bootstrap)?;
         if bootstrap.is_empty() {
             builder.no_bootstrap();
         } else {
@@ -385,22 +399,12 @@ impl DhtClient {
             addr: SocketAddrV4::new(config.bind_address, config.port),
             source,
         })?;
-        let (seen, state_file) = match &config.state_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| DhtError::State {
-                    path: dir.clone(),
-                    reason: e.to_string(),
-                })?;
-                let file = dir.join(STATE_FILE);
-                (load_state(&file)?, Some(file))
-            }
-            None => (HashMap::new(), None),
-        };
         Ok(Self {
             dht: dht.as_async(),
             fetcher: None,
             seen: Arc::new(Mutex::new(seen)),
             state_file,
+            save_lock: Arc::default(),
             hints: Arc::default(),
         })
     }
@@ -454,17 +458,20 @@ impl DhtClient {
     }
 
     fn note_seen(&self, public_key: &[u8; 32], salt: &[u8], seq: u64) -> Result<(), DhtError> {
-        let snapshot = {
+        {
             let mut seen = lock(&self.seen);
             let entry = seen.entry((*public_key, salt.to_vec())).or_insert(0);
             if *entry >= seq {
                 return Ok(());
             }
             *entry = seq;
-            seen.clone()
-        };
+        }
         match &self.state_file {
-            Some(path) => save_state(path, &snapshot),
+            Some(path) => {
+                let _guard = lock(&self.save_lock);
+                let snapshot = lock(&self.seen).clone();
+                save_state(path, &snapshot)
+            }
             None => Ok(()),
         }
     }
@@ -621,7 +628,7 @@ impl DhtClient {
             .announce_peer(Id::from(blob.info_hash()), Some(port))
             .await
             .map(|_| ())
-            .map_err(|e| DhtError::Announce(map_query_error(e).to_string()))
+            .map_err(map_query_error)
     }
 
     /// Peers that announced `blob`, deduplicated, in the order found.
@@ -637,5 +644,59 @@ impl DhtClient {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_file_round_trip_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STATE_FILE);
+        assert!(load_state(&path).unwrap().is_empty());
+        let mut seen = HashMap::new();
+        seen.insert(([1; 32], Vec::new()), 5);
+        seen.insert(([1; 32], b"videos".to_vec()), 9);
+        save_state(&path, &seen).unwrap();
+        assert_eq!(load_state(&path).unwrap(), seen);
+        std::fs::write(&path, b"{not json").unwrap();
+        assert!(matches!(load_state(&path), Err(DhtError::State { .. })));
+        std::fs::write(&path, br#"{"zz:00":1}"#).unwrap();
+        assert!(matches!(load_state(&path), Err(DhtError::State { .. })));
+    }
+
+    #[test]
+    fn config_refusals() {
+        assert!(matches!(
+            check_bootstrap(&["no-port".into()]),
+            Err(DhtError::BadBootstrap(_))
+        ));
+        assert!(matches!(
+            check_bootstrap(&["[::1]:6881".into()]),
+            Err(DhtError::BadBootstrap(_))
+        ));
+        assert!(matches!(
+            check_bootstrap(&["host:99999".into()]),
+            Err(DhtError::BadBootstrap(_))
+        ));
+        assert!(check_bootstrap(&["router.example:6881".into(), "127.0.0.1:1".into()]).is_ok());
+        let defaults = DhtConfig::default();
+        assert_eq!(defaults.port, 0, "never 6881 by default");
+        assert!(!defaults.server_mode, "client mode by default");
+        assert_eq!(defaults.bootstrap.len(), DEFAULT_BOOTSTRAP.len());
+        // A state folder that cannot be created is a typed error.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let cfg = DhtConfig {
+            state_dir: Some(file.join("sub")),
+            ..DhtConfig::local(&[])
+        };
+        assert!(matches!(
+            DhtClient::start(&cfg),
+            Err(DhtError::State { .. })
+        ));
     }
 }

@@ -4,13 +4,14 @@
 //! - [`bep44`]: pure BEP 44 signing, verification and targets.
 //! - [`record`]: the record value codec (inline manifest or pointer record).
 //! - [`client`]: [`DhtClient`], the node that publishes, reads and discovers.
+//! - [`relay`]: the PUBLISH gateway, the part fetcher over the transport, gossip hints.
 //! - [`subscription`]: channel subscriptions (polling + gossip hints) and active seeding.
 
 pub mod bep44;
 pub mod client;
 mod manifest_glue;
-pub mod manifest_shim;
 pub mod record;
+pub mod relay;
 pub mod subscription;
 
 pub use bep44::{Bep44Error, MutableRecord};
@@ -19,4 +20,5 @@ pub use client::{
     PutReport, StoreFetcher, DEFAULT_BOOTSTRAP,
 };
 pub use record::{PointerRecord, RecordError, RecordValue};
-pub use subscription::{Seeder, SubscribeOptions, Subscription, RESEED_INTERVAL};
+pub use relay::{verify_publish, GossipBridge, TransportFetcher};
+pub use subscription::{ChannelUpdate, Seeder, SubscribeOptions, Subscription, RESEED_INTERVAL};

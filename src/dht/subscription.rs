@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::blob::BlobStore;
 use crate::dht::client::DhtClient;
-use crate::dht::manifest_shim::SignedManifest;
+use crate::manifest::{ManifestContent, ReadKey, SignedManifest};
 
 /// How often the reference client re-announces the blobs it holds.
 pub const RESEED_INTERVAL: Duration = Duration::from_secs(15 * 60);
@@ -20,12 +20,48 @@ pub const RESEED_INTERVAL: Duration = Duration::from_secs(15 * 60);
 pub const POLL_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Options of [`DhtClient::subscribe`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SubscribeOptions {
     /// Sub-channel name; empty for none.
     pub salt: Vec<u8>,
     /// Time between polls.
     pub interval: Duration,
+    /// Read key of a private channel: updates then carry the decrypted content.
+    pub read_key: Option<ReadKey>,
+}
+
+impl std::fmt::Debug for SubscribeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscribeOptions")
+            .field("salt", &hex::encode(&self.salt))
+            .field("interval", &self.interval)
+            .field("read_key", &self.read_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// A newly verified manifest of a subscribed channel.
+#[derive(Debug, Clone)]
+pub struct ChannelUpdate {
+    /// The verified manifest (same key and sequence as its DHT record).
+    pub manifest: SignedManifest,
+    /// Its content: a plain manifest's, or a private one's decrypted with the subscription's
+    /// read key. `None` when it is private and cannot be opened (no key, or not this key).
+    pub content: Option<ManifestContent>,
+}
+
+fn open_content(manifest: &SignedManifest, key: Option<&ReadKey>) -> Option<ManifestContent> {
+    if !manifest.is_private() {
+        return manifest.content().cloned();
+    }
+    let key = key?;
+    match manifest.decrypt(key) {
+        Ok(content) => Some(content),
+        Err(e) => {
+            tracing::warn!(error = %e, "subscribed private manifest does not open with the read key");
+            None
+        }
+    }
 }
 
 impl Default for SubscribeOptions {
@@ -33,6 +69,7 @@ impl Default for SubscribeOptions {
         Self {
             salt: Vec::new(),
             interval: POLL_INTERVAL,
+            read_key: None,
         }
     }
 }
@@ -40,7 +77,7 @@ impl Default for SubscribeOptions {
 /// A stream of newly verified manifests of one channel. Dropping it stops the polling task.
 #[derive(Debug)]
 pub struct Subscription {
-    updates: mpsc::Receiver<SignedManifest>,
+    updates: mpsc::Receiver<ChannelUpdate>,
     hints: mpsc::UnboundedSender<u64>,
     task: JoinHandle<()>,
 }
@@ -48,7 +85,7 @@ pub struct Subscription {
 impl Subscription {
     /// The next manifest with a higher sequence than any delivered before; `None` once the
     /// subscription has stopped.
-    pub async fn next(&mut self) -> Option<SignedManifest> {
+    pub async fn next(&mut self) -> Option<ChannelUpdate> {
         self.updates.recv().await
     }
 
@@ -104,7 +141,12 @@ impl DhtClient {
                 match client.get_manifest(&public_key, &opts.salt).await {
                     Ok(m) if last.is_none_or(|l| m.sequence() > l) => {
                         last = Some(m.sequence());
-                        if tx.send(m).await.is_err() {
+                        let content = open_content(&m, opts.read_key.as_ref());
+                        let update = ChannelUpdate {
+                            manifest: m,
+                            content,
+                        };
+                        if tx.send(update).await.is_err() {
                             break;
                         }
                     }

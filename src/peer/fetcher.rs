@@ -187,7 +187,7 @@ impl BlobFetcher {
 
     /// Ask for peers that announced `id`.
     pub async fn find_peers(&mut self, id: BlobId) -> Result<Vec<String>, PeerError> {
-        self.round_trip(Message::FindPeers(id), "FIND_PEERS")
+        self.round_trip(Message::FindPeers(id))
             .await
             .and_then(|m| match m {
                 Message::Peers(p) => Ok(p),
@@ -211,7 +211,7 @@ impl BlobFetcher {
 
     /// Ask a gateway to relay a BEP 44 item; returns its OK text.
     pub async fn publish(&mut self, item: Publish) -> Result<String, PeerError> {
-        self.round_trip(Message::Publish(item), "PUBLISH")
+        self.round_trip(Message::Publish(item))
             .await
             .and_then(|m| match m {
                 Message::Ok(t) => Ok(t),
@@ -228,11 +228,7 @@ impl BlobFetcher {
         }
     }
 
-    async fn round_trip(
-        &mut self,
-        msg: Message,
-        _name: &'static str,
-    ) -> Result<Message, PeerError> {
+    async fn round_trip(&mut self, msg: Message) -> Result<Message, PeerError> {
         if self.broken {
             return Err(PeerError::ConnectionLost);
         }

@@ -11,6 +11,6 @@ pub use error::PeerError;
 pub use fetcher::{BlobFetcher, FetcherOptions};
 pub use server::{
     BlobServer, CloseReason, ConnectionClosed, Gateway, GatewayFuture, GossipHint, ServerConfig,
-    ServerHandle, NOT_A_GATEWAY, NOT_FOUND,
+    ServerHandle, NOT_A_GATEWAY, NOT_FOUND, PUBLISHED,
 };
 pub use table::PeerTable;

@@ -22,8 +22,8 @@ use crate::blob::BlobStore;
 use crate::id::BlobId;
 use crate::identity::Identity;
 use crate::transport::{
-    accept, close_halves, AcceptOptions, Message, MessageType, Publish, SecureWriter, SessionInfo,
-    TransportError,
+    accept, close_halves, AcceptOptions, FrameBuf, Message, MessageType, Publish, SecureWriter,
+    SessionInfo, TransportError, MAX_PAYLOAD_LEN,
 };
 
 /// ERROR text for a blob the store does not hold (the reference wording).
@@ -262,8 +262,9 @@ impl BlobServer {
     }
 }
 
-/// A running blob server. Dropping the handle does not stop it; call
-/// [`ServerHandle::shutdown`].
+/// A running blob server. [`ServerHandle::shutdown`] stops it and waits for its connections
+/// to close; dropping the handle also stops it (accepting ends, connections close gracefully
+/// in the background), so a server never outlives its owner.
 pub struct ServerHandle {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
@@ -327,16 +328,31 @@ impl ServerHandle {
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+    // Refusals close gracefully too, but their number is capped as well: past it, a flood
+    // is simply dropped.
+    let refusals = Arc::new(Semaphore::new(64));
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(done) = conns.join_next(), if !conns.is_empty() => {
+                if let Err(e) = done {
+                    if e.is_panic() {
+                        tracing::error!("connection task panicked: {e}");
+                    }
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     let Ok(permit) = limit.clone().try_acquire_owned() else {
                         shared.closed(peer, CloseReason::ConnectionLimit);
-                        conns.spawn(refuse(tcp, shared.config.drain_timeout));
+                        if let Ok(r) = refusals.clone().try_acquire_owned() {
+                            let drain = shared.config.drain_timeout;
+                            conns.spawn(async move {
+                                refuse(tcp, drain).await;
+                                drop(r);
+                            });
+                        }
                         continue;
                     };
                     let shared = shared.clone();
@@ -392,6 +408,16 @@ enum Job {
     Reject(String),
 }
 
+/// Aborts the task when dropped, so a connection task aborted at shutdown takes its writer
+/// with it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Serve one accepted socket until it ends; returns why it ended.
 async fn serve_connection(
     tcp: TcpStream,
@@ -415,19 +441,19 @@ async fn serve_connection(
     let (tx, rx) = mpsc::channel(shared.config.queue_depth.max(1));
     let pending = Arc::new(AtomicUsize::new(0));
     let cancel = Arc::new(AtomicBool::new(false));
-    let mut writer_task = tokio::spawn(run_writer(
+    let mut writer_task = AbortOnDrop(tokio::spawn(run_writer(
         writer,
         rx,
         shared.clone(),
         pending.clone(),
         cancel.clone(),
-    ));
+    )));
     let idle = shared.config.idle_timeout;
     let mut writer_result = None;
     let reason = loop {
         let next = tokio::select! {
             _ = stop.changed() => break CloseReason::Shutdown,
-            w = &mut writer_task => {
+            w = &mut writer_task.0 => {
                 // The writer stops early only on a write failure.
                 let reason = match &w {
                     Ok((_, Some(reason))) => reason.clone(),
@@ -476,7 +502,7 @@ async fn serve_connection(
     drop(tx);
     let result = match writer_result {
         Some(r) => r,
-        None => writer_task.await,
+        None => (&mut writer_task.0).await,
     };
     match result {
         Ok((Some(writer), None)) => {
@@ -560,11 +586,17 @@ async fn run_writer(
         }
         let (reply, last) = match job {
             Job::Request(id) => (read_blob(&shared.store, id).await, false),
-            Job::Reply(m) => (m, false),
-            Job::Publish(p) => (publish(&shared, p).await, false),
-            Job::Reject(text) => (Message::Error(text), true),
+            Job::Reply(m) => (Reply::Message(m), false),
+            Job::Publish(p) => (Reply::Message(publish(&shared, p).await), false),
+            Job::Reject(text) => (Reply::Message(Message::Error(text)), true),
         };
-        match tokio::time::timeout(limit, writer.send(&reply)).await {
+        let send = async {
+            match reply {
+                Reply::Message(m) => writer.send(&m).await,
+                Reply::Frame(f) => writer.send_frame_buf(f).await,
+            }
+        };
+        match tokio::time::timeout(limit, send).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return (None, Some(CloseReason::Transport(Arc::new(e)))),
             Err(_) => return (None, Some(CloseReason::WriteTimeout)),
@@ -577,25 +609,53 @@ async fn run_writer(
     (Some(writer), None)
 }
 
-async fn read_blob(store: &BlobStore, id: BlobId) -> Message {
+/// A reply ready to send: a typed message, or a DATA frame read straight from disk into its
+/// send buffer (no copy of the blob in memory).
+enum Reply {
+    Message(Message),
+    Frame(FrameBuf),
+}
+
+/// Read blob `id` from the store folder into a DATA frame, or `None` when the store does not
+/// hold it (or holds something too large to be a blob, which is never read into memory).
+fn read_blob_frame(store: &BlobStore, id: &BlobId) -> std::io::Result<Option<FrameBuf>> {
+    // The path comes from a parsed BlobId: it cannot leave the store folder.
+    let mut file = match std::fs::File::open(store.path_of(id)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    let max = MAX_PAYLOAD_LEN as u64;
+    if !meta.is_file() || meta.len() > max {
+        tracing::warn!("blob {id}: {} bytes, not servable", meta.len());
+        return Ok(None);
+    }
+    let mut frame = FrameBuf::new(MessageType::Data as u8, meta.len() as usize);
+    // One byte past the limit detects a file that grew since the size check.
+    frame
+        .read_payload_from(&mut file, max + 1)
+        .map_err(std::io::Error::other)?;
+    if frame.payload().len() > MAX_PAYLOAD_LEN {
+        tracing::warn!("blob {id}: grew past the frame limit while read");
+        return Ok(None);
+    }
+    Ok(Some(frame))
+}
+
+async fn read_blob(store: &BlobStore, id: BlobId) -> Reply {
     let store = store.clone();
     // File reads block: keep them off the async workers.
-    match tokio::task::spawn_blocking(move || store.get(&id)).await {
-        Ok(Ok(Some(bytes))) if bytes.len() <= crate::transport::MAX_PAYLOAD_LEN => {
-            Message::Data(bytes)
-        }
-        Ok(Ok(Some(bytes))) => {
-            tracing::warn!("blob {id}: {} bytes, too large to send", bytes.len());
-            Message::Error(NOT_FOUND.into())
-        }
-        Ok(Ok(None)) => Message::Error(NOT_FOUND.into()),
+    match tokio::task::spawn_blocking(move || read_blob_frame(&store, &id)).await {
+        Ok(Ok(Some(frame))) => Reply::Frame(frame),
+        Ok(Ok(None)) => Reply::Message(Message::Error(NOT_FOUND.into())),
         Ok(Err(e)) => {
             tracing::warn!("blob {id}: {e}");
-            Message::Error(NOT_FOUND.into())
+            Reply::Message(Message::Error(NOT_FOUND.into()))
         }
         Err(e) => {
             tracing::warn!("blob {id}: read task failed: {e}");
-            Message::Error(NOT_FOUND.into())
+            Reply::Message(Message::Error(NOT_FOUND.into()))
         }
     }
 }

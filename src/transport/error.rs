@@ -25,6 +25,9 @@ pub enum TransportError {
     /// An outgoing plaintext too large for one frame.
     #[error("message of {0} bytes exceeds the frame limit")]
     MessageTooLarge(usize),
+    /// A [`super::FrameBuf`] was sealed (or written to) after it was sealed.
+    #[error("frame buffer already sealed")]
+    AlreadySealed,
     /// A frame failed authentication (wrong key, altered bytes or replay).
     #[error("frame failed authentication")]
     BadTag,

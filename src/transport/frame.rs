@@ -18,13 +18,24 @@ pub const MAX_FRAME_LEN: usize = 1_049_600;
 pub const MAX_PAYLOAD_LEN: usize = MAX_FRAME_LEN - TAG_LEN - 1;
 
 /// Splits a byte stream into frame ciphertexts.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct FrameDecoder {
     header: [u8; LEN_PREFIX],
     header_len: usize,
     // Allocated (zeroed) to the announced length once the prefix has been checked.
     body: Option<Vec<u8>>,
     body_len: usize,
+}
+
+impl std::fmt::Debug for FrameDecoder {
+    // Sizes only: never dump a megabyte of frame body.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameDecoder")
+            .field("header_bytes", &self.header_len)
+            .field("body_len", &self.body.as_ref().map(Vec::len))
+            .field("body_filled", &self.body_len)
+            .finish()
+    }
 }
 
 impl FrameDecoder {
@@ -153,6 +164,48 @@ mod tests {
                 d.push(&[0]),
                 Err(TransportError::BadFrameLength(_))
             ));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_splits_and_garbage_never_panic(
+            lens in proptest::collection::vec(17usize..3000, 1..6),
+            cuts in proptest::collection::vec(1usize..5000, 1..20),
+            garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let mut stream = Vec::new();
+            for l in &lens {
+                stream.extend(frame(*l));
+            }
+            let mut d = FrameDecoder::new();
+            let mut got = Vec::new();
+            let mut rest = &stream[..];
+            let mut i = 0;
+            while !rest.is_empty() {
+                let take = cuts[i % cuts.len()].min(rest.len());
+                let mut piece = &rest[..take];
+                while !piece.is_empty() {
+                    let (n, f) = d.push(piece).unwrap();
+                    piece = &piece[n..];
+                    got.extend(f.map(|f| f.len()));
+                }
+                rest = &rest[take..];
+                i += 1;
+            }
+            proptest::prop_assert_eq!(got, lens);
+            // Arbitrary bytes: frames or a typed error, never a panic.
+            let mut d = FrameDecoder::new();
+            let mut rest = &garbage[..];
+            while !rest.is_empty() {
+                match d.push(rest) {
+                    Ok((n, _)) => rest = &rest[n..],
+                    Err(e) => {
+                        proptest::prop_assert!(matches!(e, TransportError::BadFrameLength(_)));
+                        break;
+                    }
+                }
+            }
         }
     }
 

@@ -467,6 +467,27 @@ mod tests {
         assert_eq!(back, m);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_payloads_never_panic(
+            t in proptest::prelude::any::<u8>(),
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            // Typed error or a message that re-encodes to something that parses again.
+            if let Ok(m) = Message::parse(t, payload) {
+                let again = Message::parse(m.msg_type(), m.payload_bytes().into_owned());
+                proptest::prop_assert_eq!(again.ok(), Some(m));
+            }
+        }
+
+        #[test]
+        fn json_shaped_payloads_never_panic(s in r#"\{("(v|gossip|bind|id|sig|k|seq|blobId|peerAddress|sequences)":(\{|\[|[0-9a-f"]{0,70}|-?[0-9]{1,20}|true|null)[,}\]]{0,2}){0,5}"#) {
+            for t in [1u8, 5, 6, 7] {
+                let _ = Message::parse(t, s.clone().into_bytes());
+            }
+        }
+    }
+
     #[test]
     fn every_type_round_trips() {
         let id = BlobId::from_hex(ID).unwrap();

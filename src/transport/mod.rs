@@ -26,7 +26,7 @@ pub use message::{
     validate_peer_address, Announce, Hello, Message, MessageType, Publish, MAX_ADDRESS_LEN,
     MAX_PUBLISH_VALUE, MAX_SALT,
 };
-pub use session::{Opener, Plaintext, Sealer, Transport};
+pub use session::{FrameBuf, Opener, Plaintext, Sealer, Transport};
 pub use stream::{
     accept, close_halves, connect, handshake, AcceptOptions, ConnectOptions, SecureReader,
     SecureStream, SecureWriter, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT,

@@ -63,7 +63,6 @@ impl Default for AcceptOptions {
 }
 
 /// The receiving half of a secure connection.
-#[derive(Debug)]
 pub struct SecureReader {
     io: BufReader<OwnedReadHalf>,
     opener: Opener,
@@ -72,7 +71,6 @@ pub struct SecureReader {
 }
 
 /// The sending half of a secure connection.
-#[derive(Debug)]
 pub struct SecureWriter {
     io: OwnedWriteHalf,
     sealer: Sealer,
@@ -87,6 +85,23 @@ pub struct SecureStream {
     writer: SecureWriter,
     info: SessionInfo,
     peer_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for SecureReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureReader")
+            .field("opener", &self.opener)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SecureWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureWriter")
+            .field("sealer", &self.sealer)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Connect to `addr`, run the handshake and, if required, identity binding.
@@ -250,6 +265,19 @@ impl SecureWriter {
         self.buf.clear();
         self.sealer.seal_into(msg_type, payload, &mut self.buf)?;
         self.io.write_all(&self.buf).await?;
+        Ok(())
+    }
+
+    /// Seal and send a frame built in place (see [`super::FrameBuf`]): the zero-copy path
+    /// for large payloads.
+    pub async fn send_frame_buf(
+        &mut self,
+        mut frame: super::FrameBuf,
+    ) -> Result<(), TransportError> {
+        self.sealer.seal_frame_buf(&mut frame)?;
+        if let Some(bytes) = frame.sealed_bytes() {
+            self.io.write_all(bytes).await?;
+        }
         Ok(())
     }
 

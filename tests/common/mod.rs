@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
-use megatorrent::dht::manifest_shim::SignedManifest;
 use megatorrent::dht::{DhtClient, DhtConfig};
+use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
+use megatorrent::manifest::{
+    create_manifest, Chunk, Collection, FileEntry, ManifestContent, SignedManifest, BLOB_LEN,
+    CHUNK_SIZE,
+};
 
 /// Bound for every network test.
 pub const TEST_LIMIT: Duration = Duration::from_secs(60);
@@ -22,28 +26,34 @@ pub fn client(bootstrap: &[String]) -> DhtClient {
     DhtClient::start(&cfg).unwrap()
 }
 
-/// A valid signed plain manifest with `chunks` chunks (each chunk entry is ~250 bytes of JSON,
-/// so one chunk fits inline and three do not).
-pub fn manifest(identity: &Identity, seq: u64, chunks: usize) -> SignedManifest {
-    let chunk = |i: usize| {
-        serde_json::json!({
-            "blobId": hex::encode(megatorrent::id::BlobId::of(&i.to_le_bytes()).as_bytes()),
-            "offset": 0,
-            "length": 1048592,
-            "key": hex::encode([(i % 251) as u8; 32]),
-            "nonce": hex::encode([7u8; 12]),
-            "realSize": 1048576,
+/// Content with one file of `chunks` chunks (each chunk entry is ~240 bytes of JSON, so one
+/// chunk fits inline and three do not).
+pub fn content(chunks: usize) -> ManifestContent {
+    let chunks: Vec<Chunk> = (0..chunks)
+        .map(|i| Chunk {
+            blob_id: BlobId::of(&i.to_le_bytes()),
+            offset: 0,
+            length: BLOB_LEN as u64,
+            key: [(i % 251) as u8; 32],
+            nonce: [7; 12],
+            real_size: CHUNK_SIZE as u64,
         })
-    };
-    let chunks: Vec<_> = (0..chunks).map(chunk).collect();
-    let size = chunks.len() as u64 * 1048576;
-    let mut obj = serde_json::json!({
-        "publicKey": identity.public_key_hex(),
-        "sequence": seq,
-        "collections": [{"title": "t", "items": [{"name": "f.bin", "size": size, "chunks": chunks}]}],
-        "timestamp": 1700000000000u64,
-    });
-    let sig = identity.sign(&serde_json::to_vec(&obj).unwrap());
-    obj["signature"] = serde_json::Value::String(hex::encode(sig));
-    SignedManifest::verify(&serde_json::to_vec(&obj).unwrap()).unwrap()
+        .collect();
+    let size = chunks.len() as u64 * CHUNK_SIZE as u64;
+    ManifestContent {
+        collections: vec![Collection {
+            title: "t".into(),
+            items: vec![FileEntry {
+                name: "f.bin".into(),
+                size,
+                chunks,
+            }],
+        }],
+        timestamp: 1_700_000_000_000,
+    }
+}
+
+/// A valid signed plain manifest with `chunks` chunks.
+pub fn manifest(identity: &Identity, seq: u64, chunks: usize) -> SignedManifest {
+    create_manifest(identity, seq, &content(chunks)).unwrap()
 }
