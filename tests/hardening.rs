@@ -232,6 +232,38 @@ async fn peer_server_non_reading_client_with_full_queue_gets_write_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_frame_is_cut_by_the_idle_timeout() {
+    // A slow-loris client: bytes keep coming, but a whole frame never does in time.
+    let mut s = server(ServerConfig {
+        idle_timeout: Duration::from_millis(1000),
+        ..ServerConfig::default()
+    })
+    .await;
+    let (mut tcp, mut t) = raw_session(s.addr).await;
+    let local = tcp.local_addr().unwrap();
+    let mut frame = Vec::new();
+    t.seal_message(&Message::Request(s.id), &mut frame).unwrap();
+    let started = std::time::Instant::now();
+    let drip = async {
+        for b in &frame {
+            if tcp.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let reason = tokio::select! {
+        r = s.reason_for(local) => r,
+        _ = drip => panic!("the whole frame was accepted byte by byte"),
+    };
+    assert!(matches!(reason, CloseReason::IdleTimeout), "{reason:?}");
+    // Cut at the idle time-out, long before the 8.5 s the frame would take.
+    assert!(started.elapsed() < Duration::from_secs(5));
+    s.good_fetch().await;
+    timeout(LIMIT, s.handle.shutdown()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_to_a_server_without_a_gateway_is_refused() {
     let s = server(ServerConfig::default()).await;
     let identity = Identity::from_seed(&[8; 32]);

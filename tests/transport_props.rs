@@ -134,6 +134,36 @@ proptest! {
     }
 
     #[test]
+    fn reordered_or_dropped_frames_are_refused(
+        msgs in messages().prop_filter("two frames at least", |m| m.len() >= 2),
+        pick in any::<prop::sample::Index>(),
+        drop_it in any::<bool>(),
+    ) {
+        let (mut c, mut s) = pair(32, 32);
+        let frames: Vec<Vec<u8>> = msgs
+            .iter()
+            .map(|(t, p)| {
+                let mut f = Vec::new();
+                c.seal_into(*t, p, &mut f).unwrap();
+                f
+            })
+            .collect();
+        // Skip frame i (dropped) or swap it with the next one (reordered).
+        let i = pick.index(frames.len() - 1);
+        let mut order: Vec<usize> = (0..frames.len()).collect();
+        if drop_it {
+            order.remove(i);
+        } else {
+            order.swap(i, i + 1);
+        }
+        let wire: Vec<Vec<u8>> = order.iter().map(|&k| frames[k].clone()).collect();
+        let (got, err) = receive(&mut s, &wire);
+        // The frame in position i was sealed under another nonce: it does not authenticate.
+        prop_assert!(matches!(err, Some(TransportError::BadTag)), "{:?}", err);
+        prop_assert_eq!(&got[..], &msgs[..i]);
+    }
+
+    #[test]
     fn decoder_refuses_every_bad_length_without_reading_on(
         len in prop_oneof![0u32..17, (MAX_FRAME_LEN as u32 + 1)..=u32::MAX],
         tail in prop::collection::vec(any::<u8>(), 0..64),
