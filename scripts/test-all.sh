@@ -4,12 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages: cmake/ninja/g++/Qt for the C++ shim and its QtTest suites, python3-libtorrent
+# for the libtorrent DHT interoperability test.
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v ninja >/dev/null || need_apt+=(ninja-build)
+command -v c++ >/dev/null || need_apt+=(g++)
+dpkg -s qt6-base-dev >/dev/null 2>&1 || need_apt+=(qt6-base-dev)
+/usr/bin/python3 -c 'import libtorrent' 2>/dev/null || need_apt+=(python3-libtorrent)
 if ((${#need_apt[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${need_apt[@]}"
+    apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 # The independent verifiers in tests/py use `cryptography`; tests skip them only when python3 is absent.
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
@@ -20,3 +27,20 @@ cargo clippy --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --locked
+
+echo "== C++: Qt shim, QtTest suites (ctest), consumer project"
+# Debug builds reuse the target/ directory `cargo test` just filled: cargo compiles nothing twice.
+jobs=$(nproc)
+cmake -S . -B build/cxx -G Ninja -DCMAKE_BUILD_TYPE=Debug
+cmake --build build/cxx -j "$jobs"
+(cd build/cxx && ctest --output-on-failure --timeout 300)
+cmake -S tests/consumer -B build/consumer -G Ninja -DCMAKE_BUILD_TYPE=Debug
+cmake --build build/consumer -j "$jobs"
+build/consumer/qbt_consumer
+# Set MEGATORRENT_SANITIZE=0 to skip the sanitizer build.
+if [[ "${MEGATORRENT_SANITIZE:-1}" == 1 ]]; then
+    echo "== C++: the same suites under AddressSanitizer + UBSan"
+    cmake -S . -B build/cxx-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEGATORRENT_SANITIZE=ON
+    cmake --build build/cxx-asan -j "$jobs"
+    (cd build/cxx-asan && ctest --output-on-failure --timeout 300)
+fi

@@ -6,7 +6,8 @@
 //! Layers, bottom up: [`identity`] and [`id`] (keys and content ids), [`manifest`] (signed
 //! channel descriptions), [`blob`] (encrypted fixed-size chunks and their store), [`transport`]
 //! (the encrypted v5 channel, sans-IO with a tokio adapter), [`peer`] (blob server and fetcher),
-//! [`dht`] (BEP 44 records and BEP 5 discovery on `mainline`).
+//! [`dht`] (BEP 44 records and BEP 5 discovery on `mainline`), and [`node`] (publishing and
+//! downloading channels end to end).
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -15,8 +16,10 @@
 
 pub mod blob;
 pub mod dht;
+pub mod ffi;
 pub mod id;
 pub mod identity;
 pub mod manifest;
+pub mod node;
 pub mod peer;
 pub mod transport;

@@ -3,31 +3,21 @@
 use crate::blob::pipeline::run_ordered;
 use crate::blob::{seal_in_place, BlobError, BlobStore};
 use crate::id::BlobId;
-use crate::manifest::{FileEntry, CHUNK_SIZE};
+use crate::manifest::{unsafe_file_name_reason, FileEntry, CHUNK_SIZE};
 use std::io::{self, ErrorKind, Read};
 use std::path::Path;
 use std::sync::Mutex;
 
-/// Check that `name` is a plain file name (PROTOCOL.md 2.4): non-empty, no `/`, `\` or NUL,
-/// and not `.` or `..`. A file name is never a path.
+/// Check that `name` is a plain file name (PROTOCOL.md 2.4, the same rule manifests apply):
+/// non-empty, no `/`, `\` or NUL, and not `.` or `..`. A file name is never a path.
 pub fn check_file_name(name: &str) -> Result<(), BlobError> {
-    let reason = if name.is_empty() {
-        "empty"
-    } else if name == "." || name == ".." {
-        "is . or .."
-    } else if name.contains('/') {
-        "contains /"
-    } else if name.contains('\\') {
-        "contains \\"
-    } else if name.contains('\0') {
-        "contains NUL"
-    } else {
-        return Ok(());
-    };
-    Err(BlobError::UnsafeName {
-        name: name.to_owned(),
-        reason,
-    })
+    match unsafe_file_name_reason(name) {
+        None => Ok(()),
+        Some(reason) => Err(BlobError::UnsafeName {
+            name: name.to_owned(),
+            reason,
+        }),
+    }
 }
 
 /// Ingest the file at `path` into `store`: cut it into 1 MiB chunks, seal each into a blob,
@@ -149,10 +139,10 @@ mod tests {
         }
         for (bad, reason) in [
             ("", "empty"),
-            (".", "is . or .."),
-            ("..", "is . or .."),
-            ("a/b", "contains /"),
-            ("a\\b", "contains \\"),
+            (".", "a directory reference"),
+            ("..", "a directory reference"),
+            ("a/b", "contains '/'"),
+            ("a\\b", "contains '\\'"),
             ("a\0b", "contains NUL"),
         ] {
             match check_file_name(bad) {

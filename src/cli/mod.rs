@@ -7,10 +7,14 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod blobs;
+mod demo;
 mod dht;
+mod download;
 mod keygen;
 mod manifest;
 mod peer;
+mod progress;
+mod publish;
 
 /// Megatorrent: signed, encrypted content channels on the BitTorrent Mainline DHT.
 #[derive(Parser)]
@@ -43,6 +47,12 @@ enum Command {
     /// DHT: run a node, publish and read manifests, announce and find blobs.
     #[command(subcommand)]
     Dht(dht::DhtCommand),
+    /// Publish files to a channel, then serve and announce them until SIGINT/SIGTERM.
+    Publish(publish::PublishArgs),
+    /// Download every file of a channel, verified.
+    Download(download::DownloadArgs),
+    /// The whole protocol on 127.0.0.1 in one command (local DHT, seeders, a subscriber).
+    Demo(demo::DemoArgs),
 }
 
 /// Parse the command line, run the command, map its outcome to an exit code.
@@ -58,6 +68,9 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => peer::run_serve(args),
         Command::Fetch(args) => peer::run_fetch(args),
         Command::Dht(cmd) => dht::run(cmd),
+        Command::Publish(args) => publish::run(args),
+        Command::Download(args) => download::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -22,7 +22,9 @@ pub mod model;
 mod signed;
 
 pub use error::ManifestError;
-pub use model::{Chunk, Collection, FileEntry, ManifestContent, BLOB_LEN, CHUNK_SIZE};
+pub use model::{
+    unsafe_file_name_reason, Chunk, Collection, FileEntry, ManifestContent, BLOB_LEN, CHUNK_SIZE,
+};
 pub use signed::{
     create_manifest, create_private_manifest, ReadKey, SignedManifest, MAX_MANIFEST_LEN,
     MAX_SEQUENCE,

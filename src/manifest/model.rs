@@ -269,26 +269,33 @@ impl Chunk {
     }
 }
 
-/// PROTOCOL.md 2.4: a file name is never a path.
-fn check_file_name(field: &str, name: &str) -> Result<(), ManifestError> {
-    let reason = if name.is_empty() {
-        "empty"
+/// Why `name` is not a safe file name (PROTOCOL.md 2.4), or `None` when it is one: non-empty,
+/// no `/`, `\` or NUL, and not `.` or `..`. A file name is never a path.
+pub fn unsafe_file_name_reason(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("empty")
     } else if name == "." || name == ".." {
-        "a directory reference"
+        Some("a directory reference")
     } else if name.contains('/') {
-        "contains '/'"
+        Some("contains '/'")
     } else if name.contains('\\') {
-        "contains '\\'"
+        Some("contains '\\'")
     } else if name.contains('\0') {
-        "contains NUL"
+        Some("contains NUL")
     } else {
-        return Ok(());
-    };
-    Err(ManifestError::UnsafeFileName {
-        field: field.to_owned(),
-        name: name.to_owned(),
-        reason,
-    })
+        None
+    }
+}
+
+fn check_file_name(field: &str, name: &str) -> Result<(), ManifestError> {
+    match unsafe_file_name_reason(name) {
+        None => Ok(()),
+        Some(reason) => Err(ManifestError::UnsafeFileName {
+            field: field.to_owned(),
+            name: name.to_owned(),
+            reason,
+        }),
+    }
 }
 
 fn check_safe_integer(field: &str, value: u64) -> Result<(), ManifestError> {

@@ -1,0 +1,51 @@
+# Builds the Rust crate with cargo and imports its static library as `megatorrent_rust`.
+# Nothing is fetched at configure time; cargo itself fetches crates at build time unless they are
+# already vendored or cached (pass MEGATORRENT_CARGO_FLAGS=--offline to forbid it).
+
+set(MEGATORRENT_CARGO_FLAGS "--locked" CACHE STRING "Extra flags for `cargo build`")
+
+function(megatorrent_add_cargo_build)
+    if(CMAKE_BUILD_TYPE MATCHES "^(Release|RelWithDebInfo|MinSizeRel)$")
+        set(profile_flag "--release")
+        set(profile_dir "release")
+    else()
+        set(profile_flag "")
+        set(profile_dir "debug")
+    endif()
+    set(out "${MEGATORRENT_CARGO_TARGET_DIR}/${profile_dir}")
+    set(lib "${out}/${CMAKE_STATIC_LIBRARY_PREFIX}megatorrent${CMAKE_STATIC_LIBRARY_SUFFIX}")
+    set(cli "${out}/megatorrent${CMAKE_EXECUTABLE_SUFFIX}")
+    set(bridge_dir "${MEGATORRENT_CARGO_TARGET_DIR}/cxxbridge")
+    set(what --lib)
+    if(MEGATORRENT_BUILD_TESTS)
+        # The C++ tests start `megatorrent serve` and `megatorrent dht node` processes.
+        list(APPEND what --bin megatorrent)
+    endif()
+    separate_arguments(extra UNIX_COMMAND "${MEGATORRENT_CARGO_FLAGS}")
+
+    # Always run cargo (a no-op when nothing changed): cargo tracks the crate's sources far better
+    # than a glob here could.
+    add_custom_target(megatorrent_cargo
+        COMMAND ${CMAKE_COMMAND} -E env "CARGO_TARGET_DIR=${MEGATORRENT_CARGO_TARGET_DIR}"
+            ${MEGATORRENT_CARGO} build ${what} ${profile_flag} ${extra}
+            --manifest-path "${PROJECT_SOURCE_DIR}/Cargo.toml"
+        BYPRODUCTS "${lib}" "${cli}"
+            "${bridge_dir}/megatorrent/src/ffi/bridge.rs.h" "${bridge_dir}/rust/cxx.h"
+        WORKING_DIRECTORY "${PROJECT_SOURCE_DIR}"
+        COMMENT "cargo build (megatorrent, ${profile_dir})"
+        USES_TERMINAL
+        VERBATIM
+    )
+
+    add_library(megatorrent_rust STATIC IMPORTED GLOBAL)
+    # A Rust staticlib needs these system libraries (`cargo rustc -- --print native-static-libs`);
+    # the cxx bridge's own C++ is bundled in it and needs the C++ runtime the linker adds anyway.
+    set_target_properties(megatorrent_rust PROPERTIES
+        IMPORTED_LOCATION "${lib}"
+        INTERFACE_LINK_LIBRARIES "Threads::Threads;${CMAKE_DL_LIBS};m"
+    )
+    add_dependencies(megatorrent_rust megatorrent_cargo)
+
+    set(MEGATORRENT_CXXBRIDGE_DIR "${bridge_dir}" PARENT_SCOPE)
+    set(MEGATORRENT_CLI "${cli}" PARENT_SCOPE)
+endfunction()

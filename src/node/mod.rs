@@ -1,0 +1,22 @@
+//! What a user does with the layers below: publish files to a channel ([`publish_files`]),
+//! download a channel's files ([`Downloader`]), and the local end-to-end [`demo`].
+//!
+//! A publisher ingests files into a [`BlobStore`](crate::blob::BlobStore), signs a manifest,
+//! puts it in the DHT (inline or as a pointer record), serves the blobs over the secure
+//! transport and announces them; a downloader finds the peers of every blob (DHT and
+//! FIND_PEERS), fetches from several peers at once, verifies each blob and reassembles the
+//! files atomically.
+
+pub mod demo;
+mod downloader;
+mod error;
+mod publisher;
+
+pub use downloader::{
+    DownloadEvent, DownloadOptions, DownloadReport, Downloader, EventFn, Progress,
+};
+pub use error::NodeError;
+pub use publisher::{
+    ingest_files, next_sequence, publish_entries, publish_files, PublishOptions, Published,
+    Seeding, SeedingOptions,
+};

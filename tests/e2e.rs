@@ -1,0 +1,541 @@
+//! End to end through the library, all on 127.0.0.1: the demo flow, a seeding peer that stops
+//! midway, a peer serving a corrupt blob, a private channel, resume, and the typed failures.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use megatorrent::blob::{ingest_file, BlobStore};
+use megatorrent::dht::{DhtClient, DhtConfig, TransportFetcher};
+use megatorrent::id::BlobId;
+use megatorrent::identity::Identity;
+use megatorrent::manifest::{
+    create_manifest, Collection, FileEntry, ManifestContent, ReadKey, SignedManifest,
+};
+use megatorrent::node::demo::{run_demo, DemoOptions};
+use megatorrent::node::{
+    ingest_files, publish_files, DownloadEvent, DownloadOptions, Downloader, EventFn, NodeError,
+    PublishOptions, SeedingOptions,
+};
+use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, ServerConfig};
+use megatorrent::transport::{accept, AcceptOptions, Message};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::time::timeout;
+
+const LIMIT: Duration = Duration::from_secs(120);
+const MIB: usize = 1 << 20;
+
+fn local() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn testnet(n: usize) -> mainline::Testnet {
+    mainline::Testnet::builder(n).build().unwrap()
+}
+
+fn dht(bootstrap: &[String]) -> DhtClient {
+    let mut cfg = DhtConfig::local(bootstrap);
+    cfg.request_timeout = Duration::from_millis(400);
+    DhtClient::start(&cfg).unwrap()
+}
+
+/// A file of `len` random bytes named `name` in `dir`.
+fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
+    let mut data = vec![0u8; len];
+    rand::thread_rng().fill_bytes(&mut data);
+    let path = dir.join(name);
+    std::fs::write(&path, &data).unwrap();
+    path
+}
+
+fn sha(path: &Path) -> Vec<u8> {
+    Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+}
+
+/// Collects every event of a download.
+fn recorder() -> (EventFn, Arc<Mutex<Vec<DownloadEvent>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    (
+        Arc::new(move |e: &DownloadEvent| sink.lock().unwrap().push(e.clone())),
+        seen,
+    )
+}
+
+/// A store holding one ingested file, and the plain manifest listing it.
+fn channel(dir: &Path, len: usize) -> (BlobStore, FileEntry, SignedManifest, PathBuf) {
+    let file = random_file(dir, "data.bin", len);
+    let store = BlobStore::open(dir.join("seed")).unwrap();
+    let entry = ingest_file(&file, &store).unwrap();
+    let content = ManifestContent {
+        collections: vec![Collection {
+            title: "t".into(),
+            items: vec![entry.clone()],
+        }],
+        timestamp: 1,
+    };
+    let manifest = create_manifest(&Identity::from_seed(&[9; 32]), 1, &content).unwrap();
+    (store, entry, manifest, file)
+}
+
+/// A copy of a store's blobs in a new folder.
+fn copy_store(from: &BlobStore, to: &Path) -> BlobStore {
+    let store = BlobStore::open(to).unwrap();
+    for id in from.list().unwrap() {
+        std::fs::copy(from.path_of(&id), store.path_of(&id)).unwrap();
+    }
+    store
+}
+
+/// Quick options for tests that pass their peers directly.
+fn direct(peers: Vec<SocketAddr>) -> DownloadOptions {
+    DownloadOptions {
+        peers,
+        reply_timeout: Duration::from_secs(10),
+        round_delay: Duration::from_millis(50),
+        ..DownloadOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_flow_small() {
+    let events = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = events.clone();
+    let opts = DemoOptions {
+        size: 8 * MIB as u64 + 12345,
+        nodes: 8,
+        peers: 2,
+        phases: Some(Arc::new(move |p| sink.lock().unwrap().push(p.to_string()))),
+        ..DemoOptions::default()
+    };
+    let report = timeout(LIMIT, run_demo(opts)).await.unwrap().unwrap();
+    assert!(report.identical());
+    assert_eq!(report.download.blobs_total, 9);
+    assert_eq!(report.download.blobs_fetched, 9);
+    assert_eq!(report.download.blobs_present, 0);
+    assert!(!report.download.peers_used.is_empty());
+    assert!(report.download.peers_dropped.is_empty());
+    // Nine chunks do not fit in one BEP 44 item: the manifest went as a pointer record.
+    assert!(report.manifest_parts >= 1);
+    assert_eq!(
+        *events.lock().unwrap(),
+        ["generate", "dht", "ingest", "publish", "discover", "download", "verify"]
+    );
+    assert!(report.throughput() > 0.0);
+}
+
+/// A peer that serves `serve` blobs on its first connection, then closes it and stops
+/// listening: a seeding peer that goes away midway.
+async fn peer_that_stops(store: BlobStore, serve: usize) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind(local()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        drop(listener);
+        let mut s = accept(tcp, &AcceptOptions::default()).await.unwrap();
+        let mut served = 0;
+        while let Ok(Some(m)) = s.recv().await {
+            match m {
+                Message::Request(id) if served < serve => {
+                    let bytes = store.get(&id).unwrap().unwrap();
+                    s.send(&Message::Data(bytes)).await.unwrap();
+                    served += 1;
+                }
+                Message::Request(_) => break,
+                Message::FindPeers(_) => s.send(&Message::Peers(vec![])).await.unwrap(),
+                _ => {}
+            }
+        }
+        let _ = s.close().await;
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seeding_peer_stopped_midway() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, entry, manifest, file) = channel(dir.path(), 24 * MIB);
+    let stopping = peer_that_stops(copy_store(&store, &dir.path().join("a")), 3).await;
+    let b = BlobServer::bind(local(), store.clone(), ServerConfig::default())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let (events, seen) = recorder();
+    let sub = BlobStore::open(dir.path().join("sub")).unwrap();
+    let out = dir.path().join("out");
+    let report = timeout(
+        LIMIT,
+        Downloader::new(sub, None, direct(vec![stopping, b.local_addr()]))
+            .with_events(events)
+            .download(&manifest, None, &out),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(sha(&out.join(&entry.name)), sha(&file));
+    assert_eq!(report.blobs_fetched, 24);
+    // The stopped peer delivered exactly what it served; the other peer everything else.
+    let mut expected = vec![(stopping, 3), (b.local_addr(), 21)];
+    expected.sort();
+    assert_eq!(report.peers_used, expected);
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert!(seen
+        .iter()
+        .any(|e| matches!(e, DownloadEvent::PeerLost { peer, .. } if *peer == stopping)));
+    assert!(report.peers_dropped.is_empty());
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn corrupt_blob_detected_fetched_elsewhere_and_peer_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, entry, manifest, file) = channel(dir.path(), 12 * MIB);
+    // Every blob in peer A's store is corrupted (same length, one byte changed), so the first
+    // blob A is asked for comes back wrong, whichever it is.
+    let bad_store = copy_store(&store, &dir.path().join("a"));
+    for id in bad_store.list().unwrap() {
+        let mut bytes = std::fs::read(bad_store.path_of(&id)).unwrap();
+        bytes[1000] ^= 0xff;
+        std::fs::write(bad_store.path_of(&id), &bytes).unwrap();
+    }
+    let a = BlobServer::bind(local(), bad_store, ServerConfig::default())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let b = BlobServer::bind(local(), store.clone(), ServerConfig::default())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    // The downloader only knows A; A's announce table points to B (found by FIND_PEERS).
+    let mut f = BlobFetcher::connect(a.local_addr(), &FetcherOptions::default())
+        .await
+        .unwrap();
+    for c in &entry.chunks {
+        f.announce(c.blob_id, &b.local_addr().to_string())
+            .await
+            .unwrap();
+    }
+    // ANNOUNCE has no reply: a round trip makes sure A has processed them.
+    assert_eq!(
+        f.find_peers(entry.chunks[0].blob_id).await.unwrap(),
+        vec![b.local_addr().to_string()]
+    );
+    f.close().await;
+
+    let (events, seen) = recorder();
+    let sub = BlobStore::open(dir.path().join("sub")).unwrap();
+    let out = dir.path().join("out");
+    let report = timeout(
+        LIMIT,
+        Downloader::new(sub.clone(), None, direct(vec![a.local_addr()]))
+            .with_events(events)
+            .download(&manifest, None, &out),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(sha(&out.join(&entry.name)), sha(&file));
+    assert_eq!(report.peers_dropped, vec![a.local_addr()]);
+    assert_eq!(
+        report.peers_used,
+        vec![(b.local_addr(), entry.chunks.len())]
+    );
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let dropped: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            DownloadEvent::PeerDropped { peer, blob } => Some((*peer, *blob)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped.len(), 1);
+    let (peer, bad_id) = dropped[0];
+    assert_eq!(peer, a.local_addr());
+    // The blob A got wrong came from B, and is intact in the store.
+    assert!(seen.iter().any(|e| matches!(e,
+        DownloadEvent::BlobDone { blob, peer, .. } if *blob == bad_id && *peer == b.local_addr())));
+    assert!(sub.get_verified(&bad_id).unwrap().is_some());
+    // A was connected once: never used again after the wrong blob.
+    let a_connects = seen
+        .iter()
+        .filter(|e| matches!(e, DownloadEvent::PeerConnected(p) if *p == a.local_addr()))
+        .count();
+    assert_eq!(a_connects, 1);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn private_channel_end_to_end() {
+    let net = testnet(8);
+    let dir = tempfile::tempdir().unwrap();
+    let file = random_file(dir.path(), "secret.bin", 3 * MIB + 7);
+    let identity = Identity::from_seed(&[42; 32]);
+    let key = ReadKey::generate();
+    let store = BlobStore::open(dir.path().join("pub")).unwrap();
+    let opts = PublishOptions {
+        read_key: Some(key.clone()),
+        salt: b"private".to_vec(),
+        ..PublishOptions::default()
+    };
+    timeout(LIMIT, async {
+        let publisher = dht(&net.bootstrap);
+        let published = publish_files(
+            &identity,
+            std::slice::from_ref(&file),
+            &store,
+            &publisher,
+            local(),
+            &opts,
+        )
+        .await
+        .unwrap();
+        assert!(published.manifest().is_private());
+
+        let reader = dht(&net.bootstrap).with_part_fetcher(Arc::new(TransportFetcher::default()));
+        let manifest = reader
+            .get_manifest(&identity.public_key_bytes(), b"private")
+            .await
+            .unwrap();
+        assert_eq!(manifest, *published.manifest());
+        let sub = BlobStore::open(dir.path().join("sub")).unwrap();
+        let out = dir.path().join("out");
+        let downloader = Downloader::new(sub.clone(), Some(reader), DownloadOptions::default());
+        // Without the key: a clear, typed refusal, and nothing fetched or written.
+        assert!(matches!(
+            downloader.download(&manifest, None, &out).await,
+            Err(NodeError::ReadKeyRequired)
+        ));
+        assert!(matches!(
+            downloader
+                .download(&manifest, Some(&ReadKey::from_bytes([1; 32])), &out)
+                .await,
+            Err(NodeError::WrongReadKey)
+        ));
+        assert!(sub.list().unwrap().is_empty());
+        assert!(!out.exists());
+        // With it: the file, found through the DHT and fetched from the publisher.
+        let report = downloader
+            .download(&manifest, Some(&key), &out)
+            .await
+            .unwrap();
+        assert_eq!(report.files, vec![out.join("secret.bin")]);
+        assert_eq!(sha(&report.files[0]), sha(&file));
+        assert_eq!(report.peers_used, vec![(published.local_addr(), 4)]);
+        published.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resume_fetches_only_what_is_missing() {
+    let net = testnet(8);
+    let dir = tempfile::tempdir().unwrap();
+    let file = random_file(dir.path(), "r.bin", 5 * MIB);
+    let identity = Identity::from_seed(&[43; 32]);
+    let store = BlobStore::open(dir.path().join("pub")).unwrap();
+    timeout(LIMIT, async {
+        let publisher = dht(&net.bootstrap);
+        let opts = PublishOptions::default();
+        let published = publish_files(
+            &identity,
+            std::slice::from_ref(&file),
+            &store,
+            &publisher,
+            local(),
+            &opts,
+        )
+        .await
+        .unwrap();
+        let reader = dht(&net.bootstrap).with_part_fetcher(Arc::new(TransportFetcher::default()));
+        let manifest = reader
+            .get_manifest(&identity.public_key_bytes(), b"")
+            .await
+            .unwrap();
+        let sub = BlobStore::open(dir.path().join("sub")).unwrap();
+        let downloader = Downloader::new(sub.clone(), Some(reader), DownloadOptions::default());
+        let first = downloader
+            .download(&manifest, None, &dir.path().join("out1"))
+            .await
+            .unwrap();
+        assert_eq!((first.blobs_fetched, first.blobs_present), (5, 0));
+
+        // Two blobs lost, one damaged: exactly those are fetched again.
+        let blobs = published.blobs().to_vec();
+        sub.remove(&blobs[0]).unwrap();
+        sub.remove(&blobs[3]).unwrap();
+        let mut damaged = std::fs::read(sub.path_of(&blobs[4])).unwrap();
+        damaged[0] ^= 1;
+        std::fs::write(sub.path_of(&blobs[4]), damaged).unwrap();
+        let second = downloader
+            .download(&manifest, None, &dir.path().join("out2"))
+            .await
+            .unwrap();
+        assert_eq!(second.blobs_present, 3);
+        assert_eq!(second.blobs_fetched, 3);
+        assert_eq!(sha(&second.files[0]), sha(&file));
+
+        // Everything present: nothing fetched, even with every peer gone.
+        published.shutdown().await;
+        let third = downloader
+            .download(&manifest, None, &dir.path().join("out3"))
+            .await
+            .unwrap();
+        assert_eq!((third.blobs_fetched, third.blobs_present), (0, 5));
+        assert!(third.peers_used.is_empty());
+        assert_eq!(sha(&third.files[0]), sha(&file));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sequences_increase_and_republish_keeps_the_record() {
+    let net = testnet(8);
+    let dir = tempfile::tempdir().unwrap();
+    let file = random_file(dir.path(), "s.bin", 1000);
+    let identity = Identity::from_seed(&[44; 32]);
+    let store = BlobStore::open(dir.path().join("pub")).unwrap();
+    timeout(LIMIT, async {
+        let node = dht(&net.bootstrap);
+        let opts = PublishOptions {
+            republish_interval: Duration::from_millis(300),
+            seeding: SeedingOptions {
+                reannounce_interval: Duration::from_millis(300),
+                ..SeedingOptions::default()
+            },
+            ..PublishOptions::default()
+        };
+        let first = publish_files(
+            &identity,
+            std::slice::from_ref(&file),
+            &store,
+            &node,
+            local(),
+            &opts,
+        )
+        .await
+        .unwrap();
+        // A one-chunk manifest fits inline.
+        assert!(first.put_report().parts.is_empty());
+        let seq1 = first.sequence();
+        // Let the background re-put and re-announce run a few times; the record stays.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        first.shutdown().await;
+        // A new process (fresh DHT client) on the same store publishes a higher sequence,
+        // even within the same millisecond.
+        let node2 = dht(&net.bootstrap);
+        let second = publish_files(
+            &identity,
+            std::slice::from_ref(&file),
+            &store,
+            &node2,
+            local(),
+            &opts,
+        )
+        .await
+        .unwrap();
+        assert!(second.sequence() > seq1);
+        let reader = dht(&net.bootstrap);
+        let got = reader
+            .get_manifest(&identity.public_key_bytes(), b"")
+            .await
+            .unwrap();
+        assert_eq!(got.sequence(), second.sequence());
+        second.shutdown().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn typed_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, entry, manifest, _) = channel(dir.path(), MIB + 1);
+    // No peer at all: the download gives up with the number of missing blobs.
+    let sub = BlobStore::open(dir.path().join("sub")).unwrap();
+    let opts = DownloadOptions {
+        rounds: 2,
+        ..direct(vec![])
+    };
+    match timeout(
+        LIMIT,
+        Downloader::new(sub.clone(), None, opts).download(&manifest, None, dir.path()),
+    )
+    .await
+    .unwrap()
+    {
+        Err(NodeError::Unavailable {
+            missing,
+            first,
+            peers_tried,
+        }) => {
+            assert_eq!((missing, peers_tried), (2, 0));
+            assert_eq!(first, entry.chunks[0].blob_id);
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    // A peer that is not there counts as tried.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    match Downloader::new(
+        sub,
+        None,
+        DownloadOptions {
+            rounds: 1,
+            ..direct(vec![closed])
+        },
+    )
+    .download(&manifest, None, dir.path())
+    .await
+    {
+        Err(NodeError::Unavailable { peers_tried: 1, .. }) => {}
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+
+    // Two different files with one name cannot both be written.
+    let id = Identity::from_seed(&[5; 32]);
+    let mut other = entry.clone();
+    other.chunks[0].blob_id = BlobId::of(b"x");
+    let content = ManifestContent {
+        collections: vec![
+            Collection {
+                title: "a".into(),
+                items: vec![entry.clone()],
+            },
+            Collection {
+                title: "b".into(),
+                items: vec![other],
+            },
+        ],
+        timestamp: 1,
+    };
+    let twice = create_manifest(&id, 1, &content).unwrap();
+    let sub = BlobStore::open(dir.path().join("sub2")).unwrap();
+    assert!(matches!(
+        Downloader::new(sub, None, direct(vec![])).download(&twice, None, dir.path()).await,
+        Err(NodeError::DuplicateName { name }) if name == entry.name
+    ));
+
+    // Publishing: nothing, or two files with one name.
+    let store = BlobStore::open(dir.path().join("p")).unwrap();
+    assert!(matches!(
+        ingest_files(&[], &store).await,
+        Err(NodeError::NoFiles)
+    ));
+    std::fs::create_dir(dir.path().join("x")).unwrap();
+    let f1 = random_file(dir.path(), "same", 10);
+    let f2 = random_file(&dir.path().join("x"), "same", 10);
+    assert!(matches!(
+        ingest_files(&[f1, f2], &store).await,
+        Err(NodeError::DuplicateName { name }) if name == "same"
+    ));
+}
