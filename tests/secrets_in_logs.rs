@@ -369,3 +369,102 @@ fn cli_flow_at_trace_level_logs_no_key() {
     }
     assert_no_secret("CLI stderr", &log, &secrets);
 }
+
+#[test]
+fn cli_publish_download_at_trace_level_logs_no_key() {
+    let net = common::testnet(8);
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let identity = Identity::from_seed(&SEED);
+    identity.save(&dir.path().join("id.json")).unwrap();
+    let (path, data) = file_with(dir.path(), "movie.mkv", 2_200_000);
+    let read_key = hex::encode(READ_KEY);
+    let mut publish = Command::new(BIN)
+        .args(["--log", "trace", "publish", path.to_str().unwrap()])
+        .args(["--identity", &d("id.json"), "--blobs", &d("pub")])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--read-key",
+            &read_key,
+            "--bootstrap",
+        ])
+        .args(&net.bootstrap)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(d("publish.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(publish.stdout.take().unwrap()));
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let line = lines.next().expect("publish ended").unwrap();
+        if line.starts_with("published seq ") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "publish printed nothing in time");
+    }
+    let mut log = String::new();
+    let mut args = vec!["download", &identity.public_key_hex()]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    args.extend(["--out".into(), d("out"), "--blobs".into(), d("sub")]);
+    args.extend(["--read-key".into(), read_key.clone(), "--bootstrap".into()]);
+    args.extend(net.bootstrap.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    cli(&args, &mut log);
+    assert!(std::fs::read(d("out/movie.mkv")).unwrap() == data);
+
+    // The chunk keys, from the published manifest.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let manifest = rt.block_on(async {
+        // A pointer record: its parts are read from the publisher's store.
+        let parts = BlobStore::open(dir.path().join("pub")).unwrap();
+        let reader = common::client(&net.bootstrap)
+            .with_part_fetcher(Arc::new(megatorrent::dht::StoreFetcher(parts)));
+        timeout(
+            LIMIT,
+            reader.get_manifest(&identity.public_key_bytes(), b""),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+    });
+    let content = SignedManifest::verify(manifest.as_bytes())
+        .unwrap()
+        .decrypt(&ReadKey::from_bytes(READ_KEY))
+        .unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &publish.id().to_string()])
+        .status();
+    let deadline = Instant::now() + LIMIT;
+    while publish.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = publish.kill();
+            panic!("publish did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    log.push_str(&std::fs::read_to_string(d("publish.log")).unwrap());
+
+    let mut secrets = vec![
+        ("identity seed".to_owned(), SEED.to_vec()),
+        ("read key".to_owned(), READ_KEY.to_vec()),
+    ];
+    let chunks: Vec<_> = content
+        .collections
+        .iter()
+        .flat_map(|c| &c.items)
+        .flat_map(|f| &f.chunks)
+        .collect();
+    assert_eq!(chunks.len(), 3, "2.2 MB makes three chunks");
+    for (i, c) in chunks.iter().enumerate() {
+        secrets.push((format!("chunk key {i}"), c.key.to_vec()));
+    }
+    assert!(
+        log.contains("DEBUG") && log.contains("TRACE"),
+        "no debug log captured"
+    );
+    assert_no_secret("publish/download stderr", &log, &secrets);
+}
