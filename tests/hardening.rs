@@ -220,12 +220,10 @@ async fn client_that_never_reads_gets_a_write_timeout() {
     assert!(matches!(reason, CloseReason::WriteTimeout), "{reason:?}");
 }
 
-/// Owner: peer::server. With more requests than the queue holds, the reader is blocked in
-/// `tx.send` when the writer gives up; the failed send is reported as
-/// `Transport(Closed)` ("connection closed by peer") instead of the writer's `WriteTimeout`
-/// (`serve_connection` prefers the writer's reason only over `PeerClosed`).
+/// Regression (peer::server): with more requests than the queue holds, the reader is blocked in
+/// `tx.send` when the writer gives up; the failed send must report the writer's `WriteTimeout`,
+/// not a generic "connection closed".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "peer::server: close reason of a non-reading client with a full queue is Transport(Closed), not WriteTimeout"]
 async fn peer_server_non_reading_client_with_full_queue_gets_write_timeout() {
     let reason = never_read(64).await;
     assert!(matches!(reason, CloseReason::WriteTimeout), "{reason:?}");

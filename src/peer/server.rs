@@ -450,6 +450,8 @@ async fn serve_connection(
     )));
     let idle = shared.config.idle_timeout;
     let mut writer_result = None;
+    // Set when a send to the writer fails: the writer has stopped, and its reason is the real one.
+    let mut writer_gone = false;
     let reason = loop {
         let next = tokio::select! {
             _ = stop.changed() => break CloseReason::Shutdown,
@@ -488,6 +490,7 @@ async fn serve_connection(
                 _ = stop.changed() => break CloseReason::Shutdown,
             };
             if !sent {
+                writer_gone = true;
                 break CloseReason::Transport(Arc::new(TransportError::Closed));
             }
         }
@@ -510,7 +513,7 @@ async fn serve_connection(
             reason
         }
         // The writer failed: that is the more precise reason unless we already had one.
-        Ok((_, Some(werr))) if matches!(reason, CloseReason::PeerClosed) => werr,
+        Ok((_, Some(werr))) if writer_gone || matches!(reason, CloseReason::PeerClosed) => werr,
         _ => reason,
     }
 }
