@@ -5,7 +5,6 @@ mod common;
 
 use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
-use megatorrent::blob::BlobStore;
 use megatorrent::dht::{DhtError, MutableRecord, RecordError};
 use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
@@ -14,19 +13,16 @@ use megatorrent::manifest::{
     MAX_MANIFEST_LEN,
 };
 use megatorrent::peer::{
-    BlobFetcher, BlobServer, CloseReason, ConnectionClosed, FetcherOptions, PeerError,
-    ServerConfig, ServerHandle, NOT_A_GATEWAY,
+    BlobFetcher, CloseReason, FetcherOptions, PeerError, ServerConfig, NOT_A_GATEWAY,
 };
 use megatorrent::transport::{
-    accept, AcceptOptions, ConnectOptions, Handshake, Message, Publish, Role, Transport,
-    TransportError,
+    accept, AcceptOptions, ConnectOptions, Message, Publish, TransportError,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast;
 use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -88,65 +84,10 @@ fn private_manifest_whose_plaintext_is_not_utf8() {
 // Blob server and fetcher
 // ------------------------------------------------------------------------------------------
 
-struct Server {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    id: BlobId,
-    blob: Vec<u8>,
-    closed: broadcast::Receiver<ConnectionClosed>,
-    _dir: tempfile::TempDir,
-}
+use common::server::{raw_session, TestServer as Server};
 
 async fn server(config: ServerConfig) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::open(dir.path()).unwrap();
-    let blob: Vec<u8> = (0..1_048_592u32).map(|i| (i % 253) as u8).collect();
-    let id = store.put_content(&blob).unwrap();
-    let handle = BlobServer::bind("127.0.0.1:0", store, config)
-        .await
-        .unwrap()
-        .spawn()
-        .unwrap();
-    Server {
-        addr: handle.local_addr(),
-        closed: handle.subscribe_closed(),
-        handle,
-        id,
-        blob,
-        _dir: dir,
-    }
-}
-
-impl Server {
-    async fn good_fetch(&self) {
-        let mut f = BlobFetcher::connect(self.addr, &FetcherOptions::default())
-            .await
-            .unwrap();
-        assert!(f.fetch(self.id).await.unwrap() == self.blob);
-        f.close().await;
-    }
-
-    async fn reason_for(&mut self, local: SocketAddr) -> CloseReason {
-        timeout(LIMIT, async {
-            loop {
-                let ev = self.closed.recv().await.unwrap();
-                if ev.peer == local {
-                    return ev.reason;
-                }
-            }
-        })
-        .await
-        .expect("no close event")
-    }
-}
-
-async fn raw_session(addr: SocketAddr) -> (TcpStream, Transport) {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let hs = Handshake::new(Role::Client);
-    tcp.write_all(&hs.local_public_key()).await.unwrap();
-    let mut key = [0u8; 32];
-    tcp.read_exact(&mut key).await.unwrap();
-    (tcp, hs.complete(&key).unwrap())
+    Server::start(config).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,13 +4,11 @@
 //! and publishes the specific reason, and that the server keeps serving afterwards. A panic in
 //! a connection task would lose its close event and fail the test.
 
-use megatorrent::blob::BlobStore;
+mod common;
+
 use megatorrent::id::BlobId;
-use megatorrent::peer::{
-    BlobFetcher, BlobServer, CloseReason, ConnectionClosed, FetcherOptions, ServerConfig,
-    ServerHandle,
-};
-use megatorrent::transport::{Handshake, Message, Role, Transport, TransportError};
+use megatorrent::peer::{CloseReason, ServerConfig};
+use megatorrent::transport::{Message, Transport, TransportError};
 use rand::{RngCore, SeedableRng};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
@@ -18,7 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::broadcast;
 use tokio::time::timeout;
 
 /// Records the largest single allocation, to show a huge length prefix allocates nothing.
@@ -58,20 +55,9 @@ const LOW_ORDER_POINTS: [&str; 12] = [
     "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
 ];
 
-struct Fixture {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    id: BlobId,
-    blob: Vec<u8>,
-    closed: broadcast::Receiver<ConnectionClosed>,
-    _dir: tempfile::TempDir,
-}
+use common::server::{raw_session, TestServer as Fixture};
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::open(dir.path()).unwrap();
-    let blob: Vec<u8> = (0..1_048_592u32).map(|i| (i % 251) as u8).collect();
-    let id = store.put_content(&blob).unwrap();
     let config = ServerConfig {
         // Short enough for quick tests, long enough for a loaded 2-core machine.
         handshake_timeout: Duration::from_secs(2),
@@ -79,63 +65,21 @@ async fn fixture() -> Fixture {
         drain_timeout: Duration::from_millis(500),
         ..ServerConfig::default()
     };
-    let server = BlobServer::bind("127.0.0.1:0", store, config)
-        .await
-        .unwrap();
-    let handle = server.spawn().unwrap();
-    let addr = handle.local_addr();
-    let closed = handle.subscribe_closed();
-    Fixture {
-        handle,
-        addr,
-        id,
-        blob,
-        closed,
-        _dir: dir,
-    }
+    Fixture::start(config).await
 }
 
-impl Fixture {
-    /// A well-behaved client gets the blob.
-    async fn good_fetch(&self) {
-        let mut f = BlobFetcher::connect(self.addr, &FetcherOptions::default())
-            .await
-            .unwrap();
-        assert!(f.fetch(self.id).await.unwrap() == self.blob);
-        f.close().await;
-    }
+/// What every misbehaviour test ends with.
+trait Finish {
+    async fn finish(self, local: SocketAddr) -> CloseReason;
+}
 
-    /// The reason the server gave for closing the connection from `local`.
-    async fn reason_for(&mut self, local: SocketAddr) -> CloseReason {
-        timeout(LIMIT, async {
-            loop {
-                let ev = self.closed.recv().await.unwrap();
-                if ev.peer == local {
-                    return ev.reason;
-                }
-            }
-        })
-        .await
-        .expect("no close event for the bad connection")
-    }
-
+impl Finish for Fixture {
     async fn finish(mut self, local: SocketAddr) -> CloseReason {
         let reason = self.reason_for(local).await;
         self.good_fetch().await;
         timeout(LIMIT, self.handle.shutdown()).await.unwrap();
         reason
     }
-}
-
-/// Connect and complete the handshake by hand (the core API, no adapter).
-async fn raw_session(addr: SocketAddr) -> (TcpStream, Transport) {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let mut hs = Handshake::new(Role::Client);
-    tcp.write_all(&hs.local_public_key()).await.unwrap();
-    let mut key = [0u8; 32];
-    tcp.read_exact(&mut key).await.unwrap();
-    hs.read(&key);
-    (tcp, hs.into_transport().unwrap())
 }
 
 /// Read until the server closes; the close must be orderly (EOF, not a reset). Returns the

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub mod server;
+
 use megatorrent::dht::{DhtClient, DhtConfig};
 use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
