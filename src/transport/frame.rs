@@ -58,6 +58,14 @@ impl FrameDecoder {
         }
     }
 
+    /// Bytes still missing from the frame body being received (0 between bodies: while the
+    /// length prefix is incomplete nothing is known about what follows).
+    pub fn body_remaining(&self) -> usize {
+        self.body
+            .as_ref()
+            .map_or(0, |b| b.len().saturating_sub(self.body_len))
+    }
+
     /// Record that `n` bytes were written at the start of [`FrameDecoder::unfilled`]. Returns a
     /// whole ciphertext once its last byte is in.
     pub fn advance(&mut self, n: usize) -> Result<Option<Vec<u8>>, TransportError> {
@@ -124,6 +132,22 @@ mod tests {
         let mut f = (len as u32).to_be_bytes().to_vec();
         f.extend((0..len).map(|i| i as u8));
         f
+    }
+
+    #[test]
+    fn body_remaining_counts_down_to_the_frame_end() {
+        let mut d = FrameDecoder::new();
+        let f = frame(100);
+        assert_eq!(d.body_remaining(), 0);
+        d.push(&f[..2]).unwrap();
+        assert_eq!(d.body_remaining(), 0, "length prefix not complete yet");
+        d.push(&f[2..4]).unwrap();
+        assert_eq!(d.body_remaining(), 100);
+        d.push(&f[4..54]).unwrap();
+        assert_eq!(d.body_remaining(), 50);
+        let (_, done) = d.push(&f[54..]).unwrap();
+        assert!(done.is_some());
+        assert_eq!(d.body_remaining(), 0);
     }
 
     #[test]

@@ -284,6 +284,12 @@ impl Opener {
         self.decoder.unfilled()
     }
 
+    /// Bytes still missing from the frame being received (see
+    /// [`super::FrameDecoder::body_remaining`]).
+    pub fn body_remaining(&self) -> usize {
+        self.decoder.body_remaining()
+    }
+
     /// Record `n` bytes written into [`Opener::unfilled`]; returns a plaintext when a frame
     /// completed.
     pub fn advance(&mut self, n: usize) -> Result<Option<Plaintext>, TransportError> {
