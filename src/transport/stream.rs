@@ -476,27 +476,33 @@ mod tests {
             .collect()
     }
 
+    /// The whole frame of a DATA message carrying [`big_payload`].
+    fn big_frame(sealer: &mut Sealer) -> Vec<u8> {
+        let mut wire = Vec::new();
+        let data = super::super::MessageType::Data as u8;
+        sealer.seal_into(data, &big_payload(), &mut wire).unwrap();
+        wire
+    }
+
+    /// Accept one connection on `listener` and run the server side of the handshake.
+    async fn accept_one(listener: TcpListener) -> SecureStream {
+        let (tcp, _) = listener.accept().await.unwrap();
+        accept(tcp, &AcceptOptions::default()).await.unwrap()
+    }
+
     #[tokio::test]
     async fn frame_arriving_in_pieces_then_a_small_one() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (got_tx, mut got_rx) = tokio::sync::mpsc::unbounded_channel();
         let server = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let mut s = accept(tcp, &AcceptOptions::default()).await.unwrap();
+            let mut s = accept_one(listener).await;
             while let Some(m) = s.recv().await.unwrap() {
                 let _ = got_tx.send(m);
             }
         });
         let (mut tcp, mut sealer) = raw_client(addr).await;
-        let mut wire = Vec::new();
-        sealer
-            .seal_into(
-                super::super::MessageType::Data as u8,
-                &big_payload(),
-                &mut wire,
-            )
-            .unwrap();
+        let wire = big_frame(&mut sealer);
         // The body stops short (the reader's mark is then the rest of the body), pauses, and
         // ends byte by byte, so the mark must come down as the body fills.
         let (head, tail) = wire.split_at(wire.len() - 3);
@@ -531,20 +537,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let run = async {
-            let server = tokio::spawn(async move {
-                let (tcp, _) = listener.accept().await.unwrap();
-                let mut s = accept(tcp, &AcceptOptions::default()).await.unwrap();
-                s.recv().await
-            });
+            let server = tokio::spawn(async move { accept_one(listener).await.recv().await });
             let (mut tcp, mut sealer) = raw_client(addr).await;
-            let mut wire = Vec::new();
-            sealer
-                .seal_into(
-                    super::super::MessageType::Data as u8,
-                    &big_payload(),
-                    &mut wire,
-                )
-                .unwrap();
+            let wire = big_frame(&mut sealer);
             // Half the body, then FIN: the reader, waiting for the other half, must still wake.
             tcp.write_all(&wire[..wire.len() / 2]).await.unwrap();
             tcp.shutdown().await.unwrap();
