@@ -392,6 +392,14 @@ mod tests {
     use super::*;
     use crate::transport::{Handshake, Role};
 
+    /// The session keys live only inside the ciphers; this stops compiling if the AEAD type
+    /// ever stops wiping its key on drop (e.g. a crate upgrade that makes it a feature).
+    #[test]
+    fn session_ciphers_zeroize_their_keys() {
+        fn wipes_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wipes_on_drop::<ChaCha20Poly1305>();
+    }
+
     fn pair() -> (Transport, Transport) {
         let c = Handshake::new(Role::Client);
         let s = Handshake::new(Role::Server);
