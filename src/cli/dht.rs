@@ -144,10 +144,8 @@ fn client(bootstrap: &Bootstrap) -> anyhow::Result<DhtClient> {
     for b in &bootstrap.bootstrap {
         loopback &= parse_v4(b)?.ip().is_loopback();
     }
-    Ok(DhtClient::start(&client_config(
-        &bootstrap.bootstrap,
-        loopback,
-    ))?)
+    let cfg = client_config(&bootstrap.bootstrap, loopback);
+    Ok(DhtClient::start(&cfg)?)
 }
 
 async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
