@@ -44,7 +44,7 @@ async fn serve(store: BlobStore) -> ServerHandle {
 
 /// The publisher's side of a test through the DHT: a loopback testnet, one file of random
 /// bytes, the channel's identity and the publisher's blob store.
-struct Channel {
+struct DhtChannel {
     net: mainline::Testnet,
     dir: tempfile::TempDir,
     file: PathBuf,
@@ -52,7 +52,7 @@ struct Channel {
     store: BlobStore,
 }
 
-impl Channel {
+impl DhtChannel {
     /// An 8-node testnet and a file `name` of `len` bytes, for the identity of `seed`.
     fn new(name: &str, len: usize, seed: u8) -> Self {
         let net = common::testnet(8);
@@ -314,7 +314,7 @@ async fn corrupt_blob_detected_fetched_elsewhere_and_peer_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn private_channel_end_to_end() {
-    let ch = Channel::new("secret.bin", 3 * MIB + 7, 42);
+    let ch = DhtChannel::new("secret.bin", 3 * MIB + 7, 42);
     let key = ReadKey::generate();
     let opts = PublishOptions {
         read_key: Some(key.clone()),
@@ -360,18 +360,16 @@ async fn private_channel_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn resume_fetches_only_what_is_missing() {
-    let ch = Channel::new("r.bin", 5 * MIB, 43);
-    let dir = &ch.dir;
-    let file = &ch.file;
+    let ch = DhtChannel::new("r.bin", 5 * MIB, 43);
     timeout(LIMIT, async {
         let publisher = ch.dht();
         let opts = PublishOptions::default();
         let published = ch.publish(&publisher, &opts).await;
         let (reader, manifest) = ch.read(b"").await;
-        let sub = BlobStore::open(dir.path().join("sub")).unwrap();
+        let sub = BlobStore::open(ch.dir.path().join("sub")).unwrap();
         let downloader = Downloader::new(sub.clone(), Some(reader), DownloadOptions::default());
         let first = downloader
-            .download(&manifest, None, &dir.path().join("out1"))
+            .download(&manifest, None, &ch.dir.path().join("out1"))
             .await
             .unwrap();
         assert_eq!((first.blobs_fetched, first.blobs_present), (5, 0));
@@ -384,22 +382,22 @@ async fn resume_fetches_only_what_is_missing() {
         damaged[0] ^= 1;
         std::fs::write(sub.path_of(&blobs[4]), damaged).unwrap();
         let second = downloader
-            .download(&manifest, None, &dir.path().join("out2"))
+            .download(&manifest, None, &ch.dir.path().join("out2"))
             .await
             .unwrap();
         assert_eq!(second.blobs_present, 3);
         assert_eq!(second.blobs_fetched, 3);
-        assert_eq!(sha(&second.files[0]), sha(&file));
+        assert_eq!(sha(&second.files[0]), sha(&ch.file));
 
         // Everything present: nothing fetched, even with every peer gone.
         published.shutdown().await;
         let third = downloader
-            .download(&manifest, None, &dir.path().join("out3"))
+            .download(&manifest, None, &ch.dir.path().join("out3"))
             .await
             .unwrap();
         assert_eq!((third.blobs_fetched, third.blobs_present), (0, 5));
         assert!(third.peers_used.is_empty());
-        assert_eq!(sha(&third.files[0]), sha(&file));
+        assert_eq!(sha(&third.files[0]), sha(&ch.file));
     })
     .await
     .unwrap();
@@ -407,7 +405,7 @@ async fn resume_fetches_only_what_is_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sequences_increase_and_republish_keeps_the_record() {
-    let ch = Channel::new("s.bin", 1000, 44);
+    let ch = DhtChannel::new("s.bin", 1000, 44);
     timeout(LIMIT, async {
         let node = ch.dht();
         let opts = PublishOptions {
