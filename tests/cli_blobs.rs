@@ -12,6 +12,21 @@ fn megatorrent(args: &[&str], cwd: &Path) -> Output {
         .unwrap()
 }
 
+/// `reassemble entry.json --blobs store --out copy.bin` in `cwd`.
+fn reassemble(cwd: &Path) -> Output {
+    megatorrent(
+        &[
+            "reassemble",
+            "entry.json",
+            "--blobs",
+            "store",
+            "--out",
+            "copy.bin",
+        ],
+        cwd,
+    )
+}
+
 fn pseudo_random(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..len)
@@ -42,17 +57,7 @@ fn ingest_then_reassemble_round_trips() {
     assert_eq!(entry["chunks"].as_array().unwrap().len(), 3);
     std::fs::write(dir.path().join("entry.json"), &out.stdout).unwrap();
 
-    let out = megatorrent(
-        &[
-            "reassemble",
-            "entry.json",
-            "--blobs",
-            "store",
-            "--out",
-            "copy.bin",
-        ],
-        dir.path(),
-    );
+    let out = reassemble(dir.path());
     assert!(
         out.status.success(),
         "{}",
@@ -72,17 +77,7 @@ fn reassemble_with_a_missing_blob_fails_cleanly() {
     let second = entry["chunks"][1]["blobId"].as_str().unwrap();
     std::fs::remove_file(dir.path().join("store").join(second)).unwrap();
 
-    let out = megatorrent(
-        &[
-            "reassemble",
-            "entry.json",
-            "--blobs",
-            "store",
-            "--out",
-            "copy.bin",
-        ],
-        dir.path(),
-    );
+    let out = reassemble(dir.path());
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("error: "), "{stderr}");

@@ -3,13 +3,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::cli::{run_within, terminate, BIN};
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{create_private_manifest, ReadKey};
-
-const BIN: &str = env!("CARGO_BIN_EXE_megatorrent");
 
 /// A `dht node` child process, terminated (SIGTERM) when dropped.
 struct Node {
@@ -49,47 +49,17 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // SIGTERM by pid: the node must stop cleanly on it.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        // The node must stop cleanly on SIGTERM; killed if it does not.
+        if terminate(&mut self.child, Duration::from_secs(10)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
 /// Run the CLI with a time limit; returns (exit code, stdout, stderr).
 fn run(args: &[&str]) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{args:?} did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_within(Duration::from_secs(30), args)
 }
 
 #[test]
@@ -103,6 +73,19 @@ fn cli_put_get_announce_peers() {
     let id = Identity::from_seed(&[21; 32]);
     id.save(&id_file).unwrap();
     let id_path = id_file.to_str().unwrap();
+    let pubkey = id.public_key_hex();
+    // `dht put FILE --identity ID REST...` and `dht get PUBKEY REST... --bootstrap B2`.
+    let put = |file: &Path, rest: &[&str]| {
+        let mut args = vec!["dht", "put", file.to_str().unwrap(), "--identity", id_path];
+        args.extend(rest);
+        run(&args)
+    };
+    let get = |rest: &[&str]| {
+        let mut args = vec!["dht", "get", &pubkey];
+        args.extend(rest);
+        args.extend(["--bootstrap", b2]);
+        run(&args)
+    };
 
     // Inline manifest, with the trailing newline files usually have.
     let m = common::manifest(&id, 12, 1);
@@ -110,32 +93,16 @@ fn cli_put_get_announce_peers() {
     let mut text = m.as_bytes().to_vec();
     text.push(b'\n');
     std::fs::write(&m_file, &text).unwrap();
-    let (code, out, err) = run(&[
-        "dht",
-        "put",
-        m_file.to_str().unwrap(),
-        "--identity",
-        id_path,
-        "--bootstrap",
-        b,
-    ]);
+    let (code, out, err) = put(&m_file, &["--bootstrap", b]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("published sequence 12 (inline)"), "{out}");
 
-    let (code, out, err) = run(&["dht", "get", &id.public_key_hex(), "--bootstrap", b2]);
+    let (code, out, err) = get(&[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim_end().as_bytes(), m.as_bytes());
 
     // Salted: nothing there yet -> exit 1 with the reason.
-    let (code, _, err) = run(&[
-        "dht",
-        "get",
-        &id.public_key_hex(),
-        "--salt",
-        "videos",
-        "--bootstrap",
-        b2,
-    ]);
+    let (code, _, err) = get(&["--salt", "videos"]);
     assert_eq!(code, 1);
     assert!(
         err.starts_with("error: ") && err.contains("no record found"),
@@ -146,15 +113,7 @@ fn cli_put_get_announce_peers() {
     let big = common::manifest(&id, 13, 5);
     let big_file = dir.path().join("big.json");
     std::fs::write(&big_file, big.as_bytes()).unwrap();
-    let (code, _, err) = run(&[
-        "dht",
-        "put",
-        big_file.to_str().unwrap(),
-        "--identity",
-        id_path,
-        "--bootstrap",
-        b,
-    ]);
+    let (code, _, err) = put(&big_file, &["--bootstrap", b]);
     assert_eq!(code, 1);
     assert!(err.contains("does not fit in one DHT record"), "{err}");
     assert!(
@@ -169,19 +128,17 @@ fn cli_put_get_announce_peers() {
         "listening ",
     );
     let serve_port = serve.addr.rsplit(':').next().unwrap();
-    let (code, out, err) = run(&[
-        "dht",
-        "put",
-        big_file.to_str().unwrap(),
-        "--identity",
-        id_path,
-        "--bootstrap",
-        b,
-        "--blobs",
-        blobs_path,
-        "--port",
-        serve_port,
-    ]);
+    let (code, out, err) = put(
+        &big_file,
+        &[
+            "--bootstrap",
+            b,
+            "--blobs",
+            blobs_path,
+            "--port",
+            serve_port,
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("pointer to 1 parts"), "{out}");
     let part = std::fs::read_dir(&blobs).unwrap().next().unwrap().unwrap();
@@ -190,7 +147,7 @@ fn cli_put_get_announce_peers() {
     assert_eq!(code, 0);
     assert_eq!(out, format!("{}\n", serve.addr));
     // A reader gets the whole manifest: record, then the part over the transport.
-    let (code, out, err) = run(&["dht", "get", &id.public_key_hex(), "--bootstrap", b2]);
+    let (code, out, err) = get(&[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim_end().as_bytes(), big.as_bytes());
     drop(serve);
@@ -200,44 +157,14 @@ fn cli_put_get_announce_peers() {
     let private = create_private_manifest(&id, 30, &common::content(0), &read_key).unwrap();
     let private_file = dir.path().join("private.json");
     std::fs::write(&private_file, private.as_bytes()).unwrap();
-    let (code, _, err) = run(&[
-        "dht",
-        "put",
-        private_file.to_str().unwrap(),
-        "--identity",
-        id_path,
-        "--salt",
-        "vip",
-        "--bootstrap",
-        b,
-    ]);
+    let (code, _, err) = put(&private_file, &["--salt", "vip", "--bootstrap", b]);
     assert_eq!(code, 0, "{err}");
     let key_hex = hex::encode([22u8; 32]);
-    let (code, out, err) = run(&[
-        "dht",
-        "get",
-        &id.public_key_hex(),
-        "--salt",
-        "vip",
-        "--read-key",
-        &key_hex,
-        "--bootstrap",
-        b2,
-    ]);
+    let (code, out, err) = get(&["--salt", "vip", "--read-key", &key_hex]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim_end(), private.decrypted_json(&read_key).unwrap());
     let wrong = hex::encode([23u8; 32]);
-    let (code, _, err) = run(&[
-        "dht",
-        "get",
-        &id.public_key_hex(),
-        "--salt",
-        "vip",
-        "--read-key",
-        &wrong,
-        "--bootstrap",
-        b2,
-    ]);
+    let (code, _, err) = get(&["--salt", "vip", "--read-key", &wrong]);
     assert_eq!(code, 1);
     assert!(err.contains("cannot decrypt"), "{err}");
 

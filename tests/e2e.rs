@@ -1,13 +1,15 @@
 //! End to end through the library, all on 127.0.0.1: the demo flow, a seeding peer that stops
 //! midway, a peer serving a corrupt blob, a private channel, resume, and the typed failures.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use megatorrent::blob::{ingest_file, BlobStore};
-use megatorrent::dht::{DhtClient, DhtConfig, TransportFetcher};
+use megatorrent::dht::{DhtClient, TransportFetcher};
 use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{
@@ -15,10 +17,10 @@ use megatorrent::manifest::{
 };
 use megatorrent::node::demo::{run_demo, DemoOptions};
 use megatorrent::node::{
-    ingest_files, publish_files, DownloadEvent, DownloadOptions, Downloader, EventFn, NodeError,
-    PublishOptions, SeedingOptions,
+    ingest_files, publish_files, DownloadEvent, DownloadOptions, DownloadReport, Downloader,
+    EventFn, NodeError, PublishOptions, Published, SeedingOptions,
 };
-use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, ServerConfig};
+use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, ServerConfig, ServerHandle};
 use megatorrent::transport::{accept, AcceptOptions, Message};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -31,14 +33,66 @@ fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-fn testnet(n: usize) -> mainline::Testnet {
-    mainline::Testnet::builder(n).build().unwrap()
+/// A blob server on 127.0.0.1 with the default settings.
+async fn serve(store: BlobStore) -> ServerHandle {
+    BlobServer::bind(local(), store, ServerConfig::default())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap()
 }
 
-fn dht(bootstrap: &[String]) -> DhtClient {
-    let mut cfg = DhtConfig::local(bootstrap);
-    cfg.request_timeout = Duration::from_millis(400);
-    DhtClient::start(&cfg).unwrap()
+/// The publisher's side of a test through the DHT: a loopback testnet, one file of random
+/// bytes, the channel's identity and the publisher's blob store.
+struct DhtChannel {
+    net: mainline::Testnet,
+    dir: tempfile::TempDir,
+    file: PathBuf,
+    identity: Identity,
+    store: BlobStore,
+}
+
+impl DhtChannel {
+    /// An 8-node testnet and a file `name` of `len` bytes, for the identity of `seed`.
+    fn new(name: &str, len: usize, seed: u8) -> Self {
+        let net = common::testnet(8);
+        let dir = tempfile::tempdir().unwrap();
+        let file = random_file(dir.path(), name, len);
+        let store = BlobStore::open(dir.path().join("pub")).unwrap();
+        Self {
+            net,
+            dir,
+            file,
+            identity: Identity::from_seed(&[seed; 32]),
+            store,
+        }
+    }
+
+    /// A new DHT client on the testnet.
+    fn dht(&self) -> DhtClient {
+        common::client(&self.net.bootstrap)
+    }
+
+    /// Publish the file through `node` and serve it on 127.0.0.1.
+    async fn publish(&self, node: &DhtClient, opts: &PublishOptions) -> Published {
+        let files = std::slice::from_ref(&self.file);
+        publish_files(&self.identity, files, &self.store, node, local(), opts)
+            .await
+            .unwrap()
+    }
+
+    /// A reader (fetching the parts of a pointer record over the transport) and the
+    /// manifest it gets for the sub-channel `salt`.
+    async fn read(&self, salt: &[u8]) -> (DhtClient, SignedManifest) {
+        let reader = self
+            .dht()
+            .with_part_fetcher(Arc::new(TransportFetcher::default()));
+        let manifest = reader
+            .get_manifest(&self.identity.public_key_bytes(), salt)
+            .await
+            .unwrap();
+        (reader, manifest)
+    }
 }
 
 /// A file of `len` random bytes named `name` in `dir`.
@@ -97,6 +151,29 @@ fn direct(peers: Vec<SocketAddr>) -> DownloadOptions {
         round_delay: Duration::from_millis(50),
         ..DownloadOptions::default()
     }
+}
+
+/// Download `manifest` from `peers` only into `dir/sub` (blobs) and `dir/out` (files), within
+/// the time limit. Returns the report, every event, the blob store and the output folder.
+async fn download_from(
+    dir: &Path,
+    manifest: &SignedManifest,
+    peers: Vec<SocketAddr>,
+) -> (DownloadReport, Vec<DownloadEvent>, BlobStore, PathBuf) {
+    let (events, seen) = recorder();
+    let sub = BlobStore::open(dir.join("sub")).unwrap();
+    let out = dir.join("out");
+    let report = timeout(
+        LIMIT,
+        Downloader::new(sub.clone(), None, direct(peers))
+            .with_events(events)
+            .download(manifest, None, &out),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    (report, seen, sub, out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -158,30 +235,15 @@ async fn seeding_peer_stopped_midway() {
     let dir = tempfile::tempdir().unwrap();
     let (store, entry, manifest, file) = channel(dir.path(), 24 * MIB);
     let stopping = peer_that_stops(copy_store(&store, &dir.path().join("a")), 3).await;
-    let b = BlobServer::bind(local(), store.clone(), ServerConfig::default())
-        .await
-        .unwrap()
-        .spawn()
-        .unwrap();
-    let (events, seen) = recorder();
-    let sub = BlobStore::open(dir.path().join("sub")).unwrap();
-    let out = dir.path().join("out");
-    let report = timeout(
-        LIMIT,
-        Downloader::new(sub, None, direct(vec![stopping, b.local_addr()]))
-            .with_events(events)
-            .download(&manifest, None, &out),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let b = serve(store.clone()).await;
+    let (report, seen, _, out) =
+        download_from(dir.path(), &manifest, vec![stopping, b.local_addr()]).await;
     assert_eq!(sha(&out.join(&entry.name)), sha(&file));
     assert_eq!(report.blobs_fetched, 24);
     // The stopped peer delivered exactly what it served; the other peer everything else.
     let mut expected = vec![(stopping, 3), (b.local_addr(), 21)];
     expected.sort();
     assert_eq!(report.peers_used, expected);
-    let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(seen
         .iter()
         .any(|e| matches!(e, DownloadEvent::PeerLost { peer, .. } if *peer == stopping)));
@@ -201,16 +263,8 @@ async fn corrupt_blob_detected_fetched_elsewhere_and_peer_dropped() {
         bytes[1000] ^= 0xff;
         std::fs::write(bad_store.path_of(&id), &bytes).unwrap();
     }
-    let a = BlobServer::bind(local(), bad_store, ServerConfig::default())
-        .await
-        .unwrap()
-        .spawn()
-        .unwrap();
-    let b = BlobServer::bind(local(), store.clone(), ServerConfig::default())
-        .await
-        .unwrap()
-        .spawn()
-        .unwrap();
+    let a = serve(bad_store).await;
+    let b = serve(store.clone()).await;
     // The downloader only knows A; A's announce table points to B (found by FIND_PEERS).
     let mut f = BlobFetcher::connect(a.local_addr(), &FetcherOptions::default())
         .await
@@ -227,25 +281,13 @@ async fn corrupt_blob_detected_fetched_elsewhere_and_peer_dropped() {
     );
     f.close().await;
 
-    let (events, seen) = recorder();
-    let sub = BlobStore::open(dir.path().join("sub")).unwrap();
-    let out = dir.path().join("out");
-    let report = timeout(
-        LIMIT,
-        Downloader::new(sub.clone(), None, direct(vec![a.local_addr()]))
-            .with_events(events)
-            .download(&manifest, None, &out),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (report, seen, sub, out) = download_from(dir.path(), &manifest, vec![a.local_addr()]).await;
     assert_eq!(sha(&out.join(&entry.name)), sha(&file));
     assert_eq!(report.peers_dropped, vec![a.local_addr()]);
     assert_eq!(
         report.peers_used,
         vec![(b.local_addr(), entry.chunks.len())]
     );
-    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let dropped: Vec<_> = seen
         .iter()
         .filter_map(|e| match e {
@@ -272,39 +314,22 @@ async fn corrupt_blob_detected_fetched_elsewhere_and_peer_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn private_channel_end_to_end() {
-    let net = testnet(8);
-    let dir = tempfile::tempdir().unwrap();
-    let file = random_file(dir.path(), "secret.bin", 3 * MIB + 7);
-    let identity = Identity::from_seed(&[42; 32]);
+    let ch = DhtChannel::new("secret.bin", 3 * MIB + 7, 42);
     let key = ReadKey::generate();
-    let store = BlobStore::open(dir.path().join("pub")).unwrap();
     let opts = PublishOptions {
         read_key: Some(key.clone()),
         salt: b"private".to_vec(),
         ..PublishOptions::default()
     };
     timeout(LIMIT, async {
-        let publisher = dht(&net.bootstrap);
-        let published = publish_files(
-            &identity,
-            std::slice::from_ref(&file),
-            &store,
-            &publisher,
-            local(),
-            &opts,
-        )
-        .await
-        .unwrap();
+        let publisher = ch.dht();
+        let published = ch.publish(&publisher, &opts).await;
         assert!(published.manifest().is_private());
 
-        let reader = dht(&net.bootstrap).with_part_fetcher(Arc::new(TransportFetcher::default()));
-        let manifest = reader
-            .get_manifest(&identity.public_key_bytes(), b"private")
-            .await
-            .unwrap();
+        let (reader, manifest) = ch.read(b"private").await;
         assert_eq!(manifest, *published.manifest());
-        let sub = BlobStore::open(dir.path().join("sub")).unwrap();
-        let out = dir.path().join("out");
+        let sub = BlobStore::open(ch.dir.path().join("sub")).unwrap();
+        let out = ch.dir.path().join("out");
         let downloader = Downloader::new(sub.clone(), Some(reader), DownloadOptions::default());
         // Without the key: a clear, typed refusal, and nothing fetched or written.
         assert!(matches!(
@@ -325,7 +350,7 @@ async fn private_channel_end_to_end() {
             .await
             .unwrap();
         assert_eq!(report.files, vec![out.join("secret.bin")]);
-        assert_eq!(sha(&report.files[0]), sha(&file));
+        assert_eq!(sha(&report.files[0]), sha(&ch.file));
         assert_eq!(report.peers_used, vec![(published.local_addr(), 4)]);
         published.shutdown().await;
     })
@@ -335,33 +360,16 @@ async fn private_channel_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn resume_fetches_only_what_is_missing() {
-    let net = testnet(8);
-    let dir = tempfile::tempdir().unwrap();
-    let file = random_file(dir.path(), "r.bin", 5 * MIB);
-    let identity = Identity::from_seed(&[43; 32]);
-    let store = BlobStore::open(dir.path().join("pub")).unwrap();
+    let ch = DhtChannel::new("r.bin", 5 * MIB, 43);
     timeout(LIMIT, async {
-        let publisher = dht(&net.bootstrap);
+        let publisher = ch.dht();
         let opts = PublishOptions::default();
-        let published = publish_files(
-            &identity,
-            std::slice::from_ref(&file),
-            &store,
-            &publisher,
-            local(),
-            &opts,
-        )
-        .await
-        .unwrap();
-        let reader = dht(&net.bootstrap).with_part_fetcher(Arc::new(TransportFetcher::default()));
-        let manifest = reader
-            .get_manifest(&identity.public_key_bytes(), b"")
-            .await
-            .unwrap();
-        let sub = BlobStore::open(dir.path().join("sub")).unwrap();
+        let published = ch.publish(&publisher, &opts).await;
+        let (reader, manifest) = ch.read(b"").await;
+        let sub = BlobStore::open(ch.dir.path().join("sub")).unwrap();
         let downloader = Downloader::new(sub.clone(), Some(reader), DownloadOptions::default());
         let first = downloader
-            .download(&manifest, None, &dir.path().join("out1"))
+            .download(&manifest, None, &ch.dir.path().join("out1"))
             .await
             .unwrap();
         assert_eq!((first.blobs_fetched, first.blobs_present), (5, 0));
@@ -374,22 +382,22 @@ async fn resume_fetches_only_what_is_missing() {
         damaged[0] ^= 1;
         std::fs::write(sub.path_of(&blobs[4]), damaged).unwrap();
         let second = downloader
-            .download(&manifest, None, &dir.path().join("out2"))
+            .download(&manifest, None, &ch.dir.path().join("out2"))
             .await
             .unwrap();
         assert_eq!(second.blobs_present, 3);
         assert_eq!(second.blobs_fetched, 3);
-        assert_eq!(sha(&second.files[0]), sha(&file));
+        assert_eq!(sha(&second.files[0]), sha(&ch.file));
 
         // Everything present: nothing fetched, even with every peer gone.
         published.shutdown().await;
         let third = downloader
-            .download(&manifest, None, &dir.path().join("out3"))
+            .download(&manifest, None, &ch.dir.path().join("out3"))
             .await
             .unwrap();
         assert_eq!((third.blobs_fetched, third.blobs_present), (0, 5));
         assert!(third.peers_used.is_empty());
-        assert_eq!(sha(&third.files[0]), sha(&file));
+        assert_eq!(sha(&third.files[0]), sha(&ch.file));
     })
     .await
     .unwrap();
@@ -397,13 +405,9 @@ async fn resume_fetches_only_what_is_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sequences_increase_and_republish_keeps_the_record() {
-    let net = testnet(8);
-    let dir = tempfile::tempdir().unwrap();
-    let file = random_file(dir.path(), "s.bin", 1000);
-    let identity = Identity::from_seed(&[44; 32]);
-    let store = BlobStore::open(dir.path().join("pub")).unwrap();
+    let ch = DhtChannel::new("s.bin", 1000, 44);
     timeout(LIMIT, async {
-        let node = dht(&net.bootstrap);
+        let node = ch.dht();
         let opts = PublishOptions {
             republish_interval: Duration::from_millis(300),
             seeding: SeedingOptions {
@@ -412,16 +416,7 @@ async fn sequences_increase_and_republish_keeps_the_record() {
             },
             ..PublishOptions::default()
         };
-        let first = publish_files(
-            &identity,
-            std::slice::from_ref(&file),
-            &store,
-            &node,
-            local(),
-            &opts,
-        )
-        .await
-        .unwrap();
+        let first = ch.publish(&node, &opts).await;
         // A one-chunk manifest fits inline.
         assert!(first.put_report().parts.is_empty());
         let seq1 = first.sequence();
@@ -430,21 +425,12 @@ async fn sequences_increase_and_republish_keeps_the_record() {
         first.shutdown().await;
         // A new process (fresh DHT client) on the same store publishes a higher sequence,
         // even within the same millisecond.
-        let node2 = dht(&net.bootstrap);
-        let second = publish_files(
-            &identity,
-            std::slice::from_ref(&file),
-            &store,
-            &node2,
-            local(),
-            &opts,
-        )
-        .await
-        .unwrap();
+        let node2 = ch.dht();
+        let second = ch.publish(&node2, &opts).await;
         assert!(second.sequence() > seq1);
-        let reader = dht(&net.bootstrap);
+        let reader = ch.dht();
         let got = reader
-            .get_manifest(&identity.public_key_bytes(), b"")
+            .get_manifest(&ch.identity.public_key_bytes(), b"")
             .await
             .unwrap();
         assert_eq!(got.sequence(), second.sequence());

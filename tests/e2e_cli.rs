@@ -1,51 +1,20 @@
 //! `megatorrent demo`, `publish` and `download` as processes, on 127.0.0.1 only.
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::cli::{lines, run_within, terminate, BIN};
 use rand::RngCore;
 
-const BIN: &str = env!("CARGO_BIN_EXE_megatorrent");
 const LIMIT: Duration = Duration::from_secs(180);
 
 /// Run the CLI with a time limit; returns (exit code, stdout, stderr).
 fn run(args: &[&str]) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = drain(child.stdout.take().unwrap());
-    let err = drain(child.stderr.take().unwrap());
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{args:?} did not finish in {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (
-        status.code().unwrap_or(-1),
-        out.join().unwrap(),
-        err.join().unwrap(),
-    )
-}
-
-fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = r.read_to_string(&mut s);
-        s
-    })
+    run_within(LIMIT, args)
 }
 
 #[test]
@@ -90,18 +59,9 @@ impl Publisher {
 
     /// SIGTERM, then the exit code.
     fn stop(mut self) -> i32 {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        -1
+        terminate(&mut self.child, Duration::from_secs(20))
+            .and_then(|s| s.code())
+            .unwrap_or(-1)
     }
 }
 
@@ -119,15 +79,7 @@ fn publish(args: &[&str]) -> Publisher {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = lines(child.stdout.take().unwrap());
     Publisher { child, lines }
 }
 

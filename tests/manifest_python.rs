@@ -34,6 +34,13 @@ fn pythons() -> Vec<&'static str> {
     found
 }
 
+/// Run `check` once with each python3 found (none: the test is skipped).
+fn for_each_python(check: fn(&str)) {
+    for py in pythons() {
+        check(py);
+    }
+}
+
 fn python_verify(py: &str, file: &Path, extra: &[&str]) -> Output {
     Command::new(py)
         .arg(SCRIPT)
@@ -115,22 +122,22 @@ fn setup() -> Setup {
     }
 }
 
+impl Setup {
+    /// Run `manifest create --identity ID REST...`.
+    fn manifest_create(&self, rest: impl IntoIterator<Item = OsString>) -> Output {
+        let mut args = args!["manifest", "create", "--identity", self.identity];
+        args.extend(rest);
+        megatorrent(args)
+    }
+}
+
 fn create(setup: &Setup, read_key: Option<&str>) -> String {
-    let mut args = args![
-        "manifest",
-        "create",
-        "--identity",
-        setup.identity,
-        "--seq",
-        "42",
-        "--title",
-        TITLE,
-    ];
+    let mut args = args!["--seq", "42", "--title", TITLE];
     if let Some(key) = read_key {
         args.extend(args!["--read-key", key]);
     }
     args.extend(setup.entries.iter().map(OsString::from));
-    let out = megatorrent(args);
+    let out = setup.manifest_create(args);
     assert!(
         out.status.success(),
         "{}",
@@ -141,9 +148,7 @@ fn create(setup: &Setup, read_key: Option<&str>) -> String {
 
 #[test]
 fn python_verifier_agrees_on_the_reference_vectors() {
-    for py in pythons() {
-        python_verifier_agrees_on_the_reference_vectors_with(py);
-    }
+    for_each_python(python_verifier_agrees_on_the_reference_vectors_with);
 }
 
 fn python_verifier_agrees_on_the_reference_vectors_with(py: &str) {
@@ -163,9 +168,7 @@ fn python_verifier_agrees_on_the_reference_vectors_with(py: &str) {
 
 #[test]
 fn created_manifests_verify_independently() {
-    for py in pythons() {
-        created_manifests_verify_independently_with(py);
-    }
+    for_each_python(created_manifests_verify_independently_with);
 }
 
 fn created_manifests_verify_independently_with(py: &str) {
@@ -209,9 +212,7 @@ fn created_manifests_verify_independently_with(py: &str) {
 
 #[test]
 fn created_private_manifests_verify_independently() {
-    for py in pythons() {
-        created_private_manifests_verify_independently_with(py);
-    }
+    for_each_python(created_private_manifests_verify_independently_with);
 }
 
 fn created_private_manifests_verify_independently_with(py: &str) {
@@ -247,37 +248,18 @@ fn cli_reports_errors_with_exit_codes() {
     let setup = setup();
     let entry = &setup.entries[0];
     // Sequence 0: refused by the library, one error line, exit 1.
-    let out = megatorrent(args![
-        "manifest",
-        "create",
-        "--identity",
-        setup.identity,
-        "--seq",
-        "0",
-        entry,
-    ]);
+    let out = setup.manifest_create(args!["--seq", "0", entry]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("sequence 0 is out of range"), "{stderr}");
     // No entry at all, or a sequence that is not a number: usage errors, exit 2.
     for args in [vec!["--seq", "1"], vec!["--seq", "1.0", "x.json"]] {
-        let mut full = args!["manifest", "create", "--identity", setup.identity,];
-        full.extend(args.iter().map(OsString::from));
-        assert_eq!(megatorrent(full).status.code(), Some(2), "{args:?}");
+        let out = setup.manifest_create(args.iter().map(OsString::from));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
     // A bad read key is refused before anything is written.
-    let out = megatorrent(args![
-        "manifest",
-        "create",
-        "--identity",
-        setup.identity,
-        "--seq",
-        "1",
-        "--read-key",
-        "abc",
-        entry,
-    ]);
+    let out = setup.manifest_create(args!["--seq", "1", "--read-key", "abc", entry]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("readKey"));

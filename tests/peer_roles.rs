@@ -30,6 +30,20 @@ async fn server(store: BlobStore, config: ServerConfig) -> ServerHandle {
         .unwrap()
 }
 
+/// A server on a new empty store, and the folder that holds it (removed when dropped).
+async fn empty_server(config: ServerConfig) -> (tempfile::TempDir, ServerHandle) {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = server(BlobStore::open(dir.path()).unwrap(), config).await;
+    (dir, handle)
+}
+
+/// A fetcher with the default options, connected to `addr`.
+async fn fetcher(addr: SocketAddr) -> BlobFetcher {
+    BlobFetcher::connect(addr, &FetcherOptions::default())
+        .await
+        .unwrap()
+}
+
 fn store_with(dir: &std::path::Path, items: &[&[u8]]) -> (BlobStore, Vec<BlobId>) {
     let store = BlobStore::open(dir).unwrap();
     let ids = items
@@ -105,9 +119,7 @@ async fn binding_detects_a_relaying_mitm_and_verifies_directly() {
         let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy_addr = proxy.local_addr().unwrap();
         let relay = tokio::spawn(relay_once(proxy, handle.local_addr()));
-        let mut f = BlobFetcher::connect(proxy_addr, &FetcherOptions::default())
-            .await
-            .unwrap();
+        let mut f = fetcher(proxy_addr).await;
         assert_eq!(f.fetch(ids[0]).await.unwrap(), b"secret blob");
         f.close().await;
         let seen = relay.await.unwrap();
@@ -137,12 +149,7 @@ async fn binding_detects_a_relaying_mitm_and_verifies_directly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binding_against_a_server_without_identity() {
     timeout(LIMIT, async {
-        let dir = tempfile::tempdir().unwrap();
-        let handle = server(
-            BlobStore::open(dir.path()).unwrap(),
-            ServerConfig::default(),
-        )
-        .await;
+        let (_dir, handle) = empty_server(ServerConfig::default()).await;
         let opts = ConnectOptions {
             expect_identity: Some([7; 32]),
             handshake_timeout: Duration::from_millis(500),
@@ -214,16 +221,13 @@ async fn pipelined_fetch_with_per_blob_outcomes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announce_then_find_peers() {
     timeout(LIMIT, async {
-        let dir = tempfile::tempdir().unwrap();
         let config = ServerConfig {
             max_peers_per_reply: 2,
             ..ServerConfig::default()
         };
-        let handle = server(BlobStore::open(dir.path()).unwrap(), config).await;
+        let (_dir, handle) = empty_server(config).await;
         let id = BlobId::of(b"shared");
-        let mut a = BlobFetcher::connect(handle.local_addr(), &FetcherOptions::default())
-            .await
-            .unwrap();
+        let mut a = fetcher(handle.local_addr()).await;
         assert!(a.find_peers(id).await.unwrap().is_empty());
         for port in [1001, 1002, 1003] {
             a.announce(id, &format!("10.0.0.1:{port}")).await.unwrap();
@@ -235,9 +239,7 @@ async fn announce_then_find_peers() {
         // A round trip on the same connection: the server has handled the announcements.
         assert_eq!(a.find_peers(id).await.unwrap().len(), 2);
         // Another connection sees them, newest first, at most 2.
-        let mut b = BlobFetcher::connect(handle.local_addr(), &FetcherOptions::default())
-            .await
-            .unwrap();
+        let mut b = fetcher(handle.local_addr()).await;
         let peers = b.find_peers(id).await.unwrap();
         assert_eq!(peers.len(), 2);
         assert!(peers.iter().all(|p| p.starts_with("10.0.0.1:100")));
@@ -267,12 +269,7 @@ impl Gateway for RecordingGateway {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_without_and_with_a_gateway() {
     timeout(LIMIT, async {
-        let dir = tempfile::tempdir().unwrap();
-        let handle = server(
-            BlobStore::open(dir.path()).unwrap(),
-            ServerConfig::default(),
-        )
-        .await;
+        let (_dir, handle) = empty_server(ServerConfig::default()).await;
         let item = Publish {
             k: [1; 32],
             seq: 3,
@@ -280,9 +277,7 @@ async fn publish_without_and_with_a_gateway() {
             sig: [2; 64],
             salt: None,
         };
-        let mut c = BlobFetcher::connect(handle.local_addr(), &FetcherOptions::default())
-            .await
-            .unwrap();
+        let mut c = fetcher(handle.local_addr()).await;
         assert!(matches!(
             c.publish(item.clone()).await,
             Err(PeerError::Refused(t)) if t == "Not a Gateway"
@@ -309,12 +304,7 @@ async fn publish_without_and_with_a_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gossip_in_hello_reaches_subscribers() {
     timeout(LIMIT, async {
-        let dir = tempfile::tempdir().unwrap();
-        let handle = server(
-            BlobStore::open(dir.path()).unwrap(),
-            ServerConfig::default(),
-        )
-        .await;
+        let (_dir, handle) = empty_server(ServerConfig::default()).await;
         let mut hints = handle.subscribe_gossip();
         let mut gossip = BTreeMap::new();
         gossip.insert([5u8; 32], 17i64);
@@ -354,12 +344,11 @@ async fn gossip_in_hello_reaches_subscribers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_limit_and_graceful_shutdown() {
     timeout(LIMIT, async {
-        let dir = tempfile::tempdir().unwrap();
         let config = ServerConfig {
             max_connections: 1,
             ..ServerConfig::default()
         };
-        let handle = server(BlobStore::open(dir.path()).unwrap(), config).await;
+        let (_dir, handle) = empty_server(config).await;
         let mut closed = handle.subscribe_closed();
         let first = connect(handle.local_addr(), &ConnectOptions::default())
             .await
@@ -387,12 +376,7 @@ async fn connection_limit_and_graceful_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_handle_stops_the_server() {
     timeout(LIMIT, async {
-        let dir = tempfile::tempdir().unwrap();
-        let handle = server(
-            BlobStore::open(dir.path()).unwrap(),
-            ServerConfig::default(),
-        )
-        .await;
+        let (_dir, handle) = empty_server(ServerConfig::default()).await;
         let addr = handle.local_addr();
         let open = connect(addr, &ConnectOptions::default()).await.unwrap();
         drop(handle);

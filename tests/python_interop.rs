@@ -3,15 +3,16 @@
 //! forms of `serve` and `fetch`, including identity binding and SIGTERM. Skipped (with a
 //! message) when no python3 with `cryptography` is installed.
 
+mod common;
+
+use common::cli::{lines, terminate, BIN};
 use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_megatorrent");
 const PEER_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/peer.py");
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -51,15 +52,11 @@ fn start_listening(mut cmd: Command) -> (Running, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
+    let stdout = lines(child.stdout.take().unwrap());
     let running = Running(child);
-    let line = rx.recv_timeout(LIMIT).expect("no `listening` line in time");
+    let line = stdout
+        .recv_timeout(LIMIT)
+        .expect("no `listening` line in time");
     let addr = line
         .trim()
         .strip_prefix("listening ")
@@ -87,17 +84,6 @@ fn run(cmd: &mut Command) -> Output {
             let _ = Command::new("kill").arg(pid.to_string()).status();
             panic!("command timed out")
         }
-    }
-}
-
-fn wait_exit(mut r: Running, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(s) = r.0.try_wait().unwrap() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "process did not exit in time");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -130,6 +116,41 @@ fn assert_fetched(dir: &Path, blobs: &[(BlobId, Vec<u8>)]) {
     }
 }
 
+/// A `fetch` client: the Python peer on an interpreter, or the CLI.
+#[derive(Clone, Copy)]
+enum Client<'a> {
+    Python(&'a str),
+    Cli,
+}
+
+impl Client<'_> {
+    /// Run `fetch ADDR ID... --out DIR` (Python) or `fetch ADDR ID... --blobs DIR` (CLI).
+    fn fetch(self, addr: &str, ids: &[String], dir: &Path) -> Output {
+        let (mut cmd, dir_flag) = match self {
+            Client::Python(py) => {
+                let mut cmd = Command::new(py);
+                cmd.arg(PEER_PY);
+                (cmd, "--out")
+            }
+            Client::Cli => (Command::new(BIN), "--blobs"),
+        };
+        run(cmd.args(["fetch", addr]).args(ids).arg(dir_flag).arg(dir))
+    }
+
+    /// Fetch every blob of `blobs` into `dir` and check each; `py` names the interpreter in
+    /// a failure.
+    fn fetch_all(self, addr: &str, blobs: &[(BlobId, Vec<u8>)], dir: &Path, py: &str) {
+        let ids: Vec<String> = blobs.iter().map(|(id, _)| id.to_hex()).collect();
+        let out = self.fetch(addr, &ids, dir);
+        assert!(
+            out.status.success(),
+            "{py}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_fetched(dir, blobs);
+    }
+}
+
 fn serve_cmd(blobs: &Path, identity: Option<&Path>) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--blobs"])
@@ -147,36 +168,19 @@ fn python_fetches_from_megatorrent_serve() {
         let tmp = tempfile::tempdir().unwrap();
         let src: PathBuf = tmp.path().join("src");
         let blobs = make_blobs(&src);
-        let (server, addr) = start_listening(serve_cmd(&src, None));
+        let (mut server, addr) = start_listening(serve_cmd(&src, None));
         let out_dir = tmp.path().join("out");
-        let mut cmd = Command::new(py);
-        cmd.arg(PEER_PY).args(["fetch", &addr]);
-        for (id, _) in &blobs {
-            cmd.arg(id.to_hex());
-        }
-        let out = run(cmd.arg("--out").arg(&out_dir));
-        assert!(
-            out.status.success(),
-            "{py}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_fetched(&out_dir, &blobs);
+        Client::Python(py).fetch_all(&addr, &blobs, &out_dir, py);
 
         // A missing blob is answered with ERROR `Not Found`, which the Python peer reports.
         let missing = BlobId::of(b"missing").to_hex();
-        let out = run(Command::new(py)
-            .arg(PEER_PY)
-            .args(["fetch", &addr, &missing, "--out"])
-            .arg(&out_dir));
+        let out = Client::Python(py).fetch(&addr, &[missing], &out_dir);
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("Not Found"));
 
         // SIGTERM: exit 0.
-        Command::new("kill")
-            .args(["-TERM", &server.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(wait_exit(server, Duration::from_secs(15)).success());
+        let status = terminate(&mut server.0, Duration::from_secs(15));
+        assert!(status.expect("process did not exit in time").success());
     }
 }
 
@@ -190,23 +194,10 @@ fn megatorrent_fetch_from_python_serve() {
         cmd.arg(PEER_PY).arg("serve").arg("--blobs").arg(&src);
         let (_server, addr) = start_listening(cmd);
         let out_dir = tmp.path().join("out");
-        let mut cmd = Command::new(BIN);
-        cmd.args(["fetch", &addr]);
-        for (id, _) in &blobs {
-            cmd.arg(id.to_hex());
-        }
-        let out = run(cmd.arg("--blobs").arg(&out_dir));
-        assert!(
-            out.status.success(),
-            "{py}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_fetched(&out_dir, &blobs);
+        Client::Cli.fetch_all(&addr, &blobs, &out_dir, py);
 
         let missing = BlobId::of(b"missing").to_hex();
-        let out = run(Command::new(BIN)
-            .args(["fetch", &addr, &missing, "--blobs"])
-            .arg(&out_dir));
+        let out = Client::Cli.fetch(&addr, std::slice::from_ref(&missing), &out_dir);
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("not found on the peer"), "{err}");

@@ -1,6 +1,6 @@
 //! `megatorrent dht ...`: run a DHT node, publish and read manifests, announce and find blobs.
 
-use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,7 +10,9 @@ use megatorrent::blob::BlobStore;
 use megatorrent::dht::{DhtClient, DhtConfig, DhtError, PartsTarget, PutOptions, TransportFetcher};
 use megatorrent::id::{decode_hex_array, BlobId};
 use megatorrent::identity::Identity;
-use megatorrent::manifest::{ReadKey, SignedManifest};
+use megatorrent::manifest::SignedManifest;
+
+use super::download::{client_config, read_key};
 
 /// DHT commands (PROTOCOL.md section 4).
 #[derive(Subcommand)]
@@ -142,16 +144,7 @@ fn client(bootstrap: &Bootstrap) -> anyhow::Result<DhtClient> {
     for b in &bootstrap.bootstrap {
         loopback &= parse_v4(b)?.ip().is_loopback();
     }
-    let cfg = DhtConfig {
-        bootstrap: bootstrap.bootstrap.clone(),
-        bind_address: if loopback {
-            Ipv4Addr::LOCALHOST
-        } else {
-            Ipv4Addr::UNSPECIFIED
-        },
-        port: 0,
-        ..DhtConfig::default()
-    };
+    let cfg = client_config(&bootstrap.bootstrap, loopback);
     Ok(DhtClient::start(&cfg)?)
 }
 
@@ -225,10 +218,7 @@ async fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
 
 async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
     let key = decode_hex_array::<32>(&args.pubkey).context("bad PUBKEY")?;
-    let read_key = match &args.read_key {
-        Some(hex) => Some(ReadKey::from_hex(hex).context("bad --read-key")?),
-        None => None,
-    };
+    let read_key = read_key(args.read_key.as_deref())?;
     let salt = args.salt.unwrap_or_default();
     // Parts of a pointer record come from the peers that announced them.
     let dht = client(&args.bootstrap)?

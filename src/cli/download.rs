@@ -28,6 +28,15 @@ pub struct DownloadArgs {
     /// Blob store folder (created if missing); blobs already there are not fetched again.
     #[arg(long, value_name = "DIR")]
     blobs: PathBuf,
+    #[command(flatten)]
+    channel: ChannelArgs,
+}
+
+/// The options `download` and `publish` share, in this order at the end of both: the DHT
+/// nodes to start from and which channel (sub-channel, read key). `publish` words the
+/// `--read-key` help for its side with `mut_arg`.
+#[derive(Args)]
+pub struct ChannelArgs {
     /// DHT nodes to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT", required = true, num_args = 1..)]
     bootstrap: Vec<String>,
@@ -37,6 +46,23 @@ pub struct DownloadArgs {
     /// Sub-channel name.
     #[arg(long, value_name = "TEXT")]
     salt: Option<String>,
+}
+
+impl ChannelArgs {
+    /// The parsed `--read-key`, if given.
+    pub fn read_key(&self) -> anyhow::Result<Option<ReadKey>> {
+        read_key(self.read_key.as_deref())
+    }
+
+    /// The `--salt` bytes (empty: the main channel).
+    pub fn salt(&self) -> &[u8] {
+        self.salt.as_deref().unwrap_or_default().as_bytes()
+    }
+
+    /// A client-mode DHT node on the `--bootstrap` nodes: see [`dht_client`].
+    pub fn dht_client(&self) -> anyhow::Result<DhtClient> {
+        dht_client(&self.bootstrap)
+    }
 }
 
 fn parse_pubkey(s: &str) -> Result<[u8; 32], String> {
@@ -61,7 +87,18 @@ pub fn dht_client(bootstrap: &[String]) -> anyhow::Result<DhtClient> {
             .with_context(|| format!("{b:?} has no IPv4 address (the DHT is IPv4)"))?;
         loopback &= addr.ip().is_loopback();
     }
-    let mut config = DhtConfig {
+    let mut config = client_config(bootstrap, loopback);
+    if loopback {
+        // Loopback nodes answer at once; a lost packet should not cost the default 2 s.
+        config.request_timeout = Duration::from_millis(500);
+    }
+    Ok(DhtClient::start(&config)?)
+}
+
+/// The configuration of a client-mode node on `bootstrap`: never the default port (0 = any),
+/// and bound to loopback when `loopback` (every bootstrap node is on loopback).
+pub fn client_config(bootstrap: &[String], loopback: bool) -> DhtConfig {
+    DhtConfig {
         bootstrap: bootstrap.to_vec(),
         bind_address: if loopback {
             Ipv4Addr::LOCALHOST
@@ -70,12 +107,7 @@ pub fn dht_client(bootstrap: &[String]) -> anyhow::Result<DhtClient> {
         },
         port: 0,
         ..DhtConfig::default()
-    };
-    if loopback {
-        // Loopback nodes answer at once; a lost packet should not cost the default 2 s.
-        config.request_timeout = Duration::from_millis(500);
     }
-    Ok(DhtClient::start(&config)?)
 }
 
 /// The multi-threaded runtime the long-running commands use.
@@ -88,14 +120,15 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Find the manifest, download, print each file written and a summary.
 pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
-    let key = read_key(args.read_key.as_deref())?;
+    let key = args.channel.read_key()?;
     let store = BlobStore::open(&args.blobs).context("cannot open the blob store")?;
-    let salt = args.salt.unwrap_or_default();
     runtime()?.block_on(async {
-        let dht =
-            dht_client(&args.bootstrap)?.with_part_fetcher(Arc::new(TransportFetcher::default()));
+        let dht = args
+            .channel
+            .dht_client()?
+            .with_part_fetcher(Arc::new(TransportFetcher::default()));
         let manifest = dht
-            .get_manifest(&args.pubkey, salt.as_bytes())
+            .get_manifest(&args.pubkey, args.channel.salt())
             .await
             .context("cannot get the channel's manifest")?;
         eprintln!(

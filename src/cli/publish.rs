@@ -13,11 +13,16 @@ use megatorrent::identity::Identity;
 use megatorrent::node::{publish_files, PublishOptions, SeedingOptions};
 use megatorrent::peer::ServerConfig;
 
-use super::download::{dht_client, read_key, runtime};
+use super::download::{runtime, ChannelArgs};
 
 /// Publish files to the channel of an identity, then serve and re-announce them until
 /// SIGINT/SIGTERM.
 #[derive(Args)]
+// The shared `--read-key` help speaks of reading; here the key is what the manifest is
+// encrypted for.
+#[command(mut_arg("read_key", |a| {
+    a.help("Publish a private manifest readable with this key (64 hex)")
+}))]
 pub struct PublishArgs {
     /// Files to publish (their names are what downloaders get).
     #[arg(value_name = "FILE", required = true)]
@@ -31,21 +36,14 @@ pub struct PublishArgs {
     /// Address the blob server listens on; port 0 picks a free port (printed).
     #[arg(long, value_name = "HOST:PORT")]
     listen: String,
-    /// DHT nodes to bootstrap from (repeatable).
-    #[arg(long, value_name = "HOST:PORT", required = true, num_args = 1..)]
-    bootstrap: Vec<String>,
-    /// Publish a private manifest readable with this key (64 hex).
-    #[arg(long, value_name = "HEX")]
-    read_key: Option<String>,
-    /// Sub-channel name.
-    #[arg(long, value_name = "TEXT")]
-    salt: Option<String>,
+    #[command(flatten)]
+    channel: ChannelArgs,
 }
 
 /// Publish, print `public key ...`, `listening ...` and `published seq N`, then serve.
 pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let identity = Arc::new(Identity::load(&args.identity).context("cannot read the identity")?);
-    let key = read_key(args.read_key.as_deref())?;
+    let key = args.channel.read_key()?;
     let listen: SocketAddr = args
         .listen
         .to_socket_addrs()
@@ -59,9 +57,9 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         // Watch the signals from the start, so that a stop during publishing also exits 0.
         let mut stop = StopSignals::new()?;
-        let dht = dht_client(&args.bootstrap)?;
+        let dht = args.channel.dht_client()?;
         let opts = PublishOptions {
-            salt: args.salt.unwrap_or_default().into_bytes(),
+            salt: args.channel.salt().to_vec(),
             read_key: key,
             seeding: SeedingOptions {
                 server: ServerConfig {

@@ -81,9 +81,7 @@ impl Seeding {
             let interval = opts.reannounce_interval;
             let conc = opts.announce_concurrency;
             tokio::spawn(async move {
-                let mut ticker =
-                    tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut ticker = periodic(interval);
                 loop {
                     ticker.tick().await;
                     let now: Vec<BlobId> = ids.lock().map(|v| v.clone()).unwrap_or_default();
@@ -118,6 +116,14 @@ impl Seeding {
         self.task.abort();
         self.server.shutdown().await;
     }
+}
+
+/// A ticker whose first tick is one `interval` from now (the work was just done), and which
+/// delays rather than bursts after a slow round.
+fn periodic(interval: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
 }
 
 /// Announce every id at `port`, `conc` at a time. Succeeds when at least one announce did
@@ -335,9 +341,7 @@ pub async fn publish_entries(
         let salt = opts.salt.clone();
         let interval = opts.republish_interval;
         tokio::spawn(async move {
-            let mut ticker =
-                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut ticker = periodic(interval);
             loop {
                 ticker.tick().await;
                 let put = PutOptions {

@@ -1,8 +1,10 @@
-//! Shared helpers for the DHT network tests: loopback testnets and signed manifests.
+//! Shared helpers for the integration tests: loopback testnets, signed manifests, a blob
+//! server (`server`) and running the binary (`cli`).
 #![allow(dead_code)]
 
 use std::time::Duration;
 
+pub mod cli;
 pub mod server;
 
 use megatorrent::dht::{DhtClient, DhtConfig};
