@@ -420,8 +420,22 @@ async fn sequences_increase_and_republish_keeps_the_record() {
         // A one-chunk manifest fits inline.
         assert!(first.put_report().parts.is_empty());
         let seq1 = first.sequence();
-        // Let the background re-put and re-announce run a few times; the record stays.
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        // The background re-put and re-announce run (and succeed) again and again...
+        let refreshed = async {
+            while first.republished() < 2 || first.reannounced() < 2 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        timeout(Duration::from_secs(10), refreshed)
+            .await
+            .expect("no periodic re-put and re-announce within 10 s");
+        // ...and the record they refresh is still the first version.
+        let got = ch
+            .dht()
+            .get_manifest(&ch.identity.public_key_bytes(), b"")
+            .await
+            .unwrap();
+        assert_eq!(got.sequence(), seq1);
         first.shutdown().await;
         // A new process (fresh DHT client) on the same store publishes a higher sequence,
         // even within the same millisecond.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,6 +54,8 @@ impl Default for SeedingOptions {
 pub struct Seeding {
     server: ServerHandle,
     ids: Arc<Mutex<Vec<BlobId>>>,
+    // Re-announce rounds in which at least one announce succeeded.
+    rounds: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -76,8 +79,9 @@ impl Seeding {
             return Err(e);
         }
         let ids = Arc::new(Mutex::new(ids));
+        let rounds = Arc::new(AtomicU64::new(0));
         let task = {
-            let ids = ids.clone();
+            let (ids, rounds) = (ids.clone(), rounds.clone());
             let interval = opts.reannounce_interval;
             let conc = opts.announce_concurrency;
             tokio::spawn(async move {
@@ -85,13 +89,27 @@ impl Seeding {
                 loop {
                     ticker.tick().await;
                     let now: Vec<BlobId> = ids.lock().map(|v| v.clone()).unwrap_or_default();
-                    if let Err(e) = announce_all(&dht, &now, port, conc).await {
-                        tracing::warn!("re-announce failed: {e}");
+                    match announce_all(&dht, &now, port, conc).await {
+                        Ok(()) => {
+                            rounds.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => tracing::warn!("re-announce failed: {e}"),
                     }
                 }
             })
         };
-        Ok(Self { server, ids, task })
+        Ok(Self {
+            server,
+            ids,
+            rounds,
+            task,
+        })
+    }
+
+    /// How many periodic re-announce rounds have succeeded so far (the first announce, made
+    /// by [`Seeding::start`], is not counted).
+    pub fn reannounced(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
     }
 
     /// Also re-announce `more` from now on (they must be in the served store).
@@ -196,6 +214,8 @@ pub struct Published {
     blobs: Vec<BlobId>,
     seeding: Seeding,
     republish: JoinHandle<()>,
+    // Successful periodic re-puts of the record.
+    reputs: Arc<AtomicU64>,
 }
 
 impl Published {
@@ -227,6 +247,17 @@ impl Published {
     /// The blob server.
     pub fn server(&self) -> &ServerHandle {
         self.seeding.server()
+    }
+
+    /// How many periodic re-puts of the record have succeeded so far (BEP 44 items expire
+    /// after about two hours unless put again).
+    pub fn republished(&self) -> u64 {
+        self.reputs.load(Ordering::Relaxed)
+    }
+
+    /// How many periodic re-announce rounds of the blobs have succeeded so far.
+    pub fn reannounced(&self) -> u64 {
+        self.seeding.reannounced()
     }
 
     /// Stop re-publishing, announcing and serving.
@@ -331,12 +362,14 @@ pub async fn publish_entries(
     seeding.add(&report.parts);
     record_sequence(store, &public_key, &opts.salt, sequence)?;
 
+    let reputs = Arc::new(AtomicU64::new(0));
     let republish = {
-        let (identity, manifest, store, dht) = (
+        let (identity, manifest, store, dht, reputs) = (
             identity.clone(),
             manifest.clone(),
             store.clone(),
             dht.clone(),
+            reputs.clone(),
         );
         let salt = opts.salt.clone();
         let interval = opts.republish_interval;
@@ -354,7 +387,10 @@ pub async fn publish_entries(
                 };
                 // Same sequence, same value: nodes refresh the item's lifetime.
                 match dht.put_manifest(&identity, &manifest, &put).await {
-                    Ok(r) => tracing::debug!(nodes = r.stored_at, "manifest re-put"),
+                    Ok(r) => {
+                        reputs.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(nodes = r.stored_at, "manifest re-put");
+                    }
                     Err(e) => tracing::warn!("manifest re-put failed: {e}"),
                 }
             }
@@ -366,6 +402,7 @@ pub async fn publish_entries(
         blobs,
         seeding,
         republish,
+        reputs,
     })
 }
 
