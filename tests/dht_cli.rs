@@ -2,12 +2,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::cli::{run_within, terminate, BIN};
+use common::cli::{lines, run_within, terminate, BIN};
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{create_private_manifest, ReadKey};
 
@@ -33,10 +32,12 @@ impl Node {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let first = lines(child.stdout.take().unwrap()).recv_timeout(Duration::from_secs(30));
+        let Ok(line) = first else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} printed no first line within 30 s");
+        };
         let addr = line
             .trim()
             .strip_prefix(prefix)
