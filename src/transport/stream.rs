@@ -31,12 +31,12 @@ const LOW_WATER_MIN: usize = 64 * 1024;
 /// frame being received still lacks.
 ///
 /// Without it a reader waiting for the rest of a 1 MiB frame is woken for every few kilobytes
-/// that arrive, and each wake-up costs the *sender* (on loopback, and in softirq on a real
-/// link) a scheduler round trip: about a tenth of the bulk throughput on two cores. The mark is
-/// only raised while a body of known length is incomplete, never above what that body still
-/// needs, and dropped back to 1 before anything else is awaited, so a peer can never be kept
-/// waiting on bytes it was not going to send. A FIN, a reset or an error wakes the reader
-/// whatever the mark.
+/// that arrive, and each wake-up costs a scheduler round trip in the softirq that delivers the
+/// data (on loopback, on the sender's CPU): about a tenth of the bulk throughput on two cores.
+/// The mark is only raised while a body of known length is incomplete, never above what that
+/// body still needs, and dropped back to 1 before anything else is awaited, so a peer can never
+/// be kept waiting on bytes it was not going to send. A FIN, a reset or an error wakes the
+/// reader whatever the mark.
 #[derive(Debug)]
 struct LowWater {
     current: usize,
