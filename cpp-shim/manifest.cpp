@@ -6,6 +6,27 @@
 #include "bridge_util.h"
 #include "manifest_convert.h"
 
+namespace
+{
+    // Runs one bridge call that yields a verified manifest: on success fills `outManifest` and
+    // clears `reason`; a Rust error becomes `reason` and leaves `outManifest` untouched.
+    template <typename Call>
+    bool fillManifest(Call &&call, Megatorrent::Manifest &outManifest, QString &reason)
+    {
+        try
+        {
+            outManifest = Megatorrent::Detail::toManifest(call());
+            reason.clear();
+            return true;
+        }
+        catch (const rust::Error &error)
+        {
+            reason = Megatorrent::Detail::errorText(error);
+            return false;
+        }
+    }
+}
+
 namespace Megatorrent
 {
     ManifestVerifier::ManifestVerifier(QObject *parent)
@@ -21,33 +42,15 @@ namespace Megatorrent
 
     bool ManifestVerifier::parseAndValidate(const QByteArray &jsonData, Manifest &outManifest, QString &reason)
     {
-        try
-        {
-            const megatorrent::ffi::ManifestData data = megatorrent::ffi::manifestVerify(Detail::toRustSlice(jsonData));
-            outManifest = Detail::toManifest(data);
-            reason.clear();
-            return true;
-        }
-        catch (const rust::Error &error)
-        {
-            reason = Detail::errorText(error);
-            return false;
-        }
+        const auto verify = [&] { return megatorrent::ffi::manifestVerify(Detail::toRustSlice(jsonData)); };
+        return fillManifest(verify, outManifest, reason);
     }
 
     bool ManifestVerifier::decryptAndValidate(const QByteArray &jsonData, const QByteArray &readKey, Manifest &outManifest, QString &reason)
     {
-        try
-        {
-            const megatorrent::ffi::ManifestData data = megatorrent::ffi::manifestDecrypt(Detail::toRustSlice(jsonData), Detail::toRustSlice(readKey));
-            outManifest = Detail::toManifest(data);
-            reason.clear();
-            return true;
-        }
-        catch (const rust::Error &error)
-        {
-            reason = Detail::errorText(error);
-            return false;
-        }
+        const auto decrypt = [&] {
+            return megatorrent::ffi::manifestDecrypt(Detail::toRustSlice(jsonData), Detail::toRustSlice(readKey));
+        };
+        return fillManifest(decrypt, outManifest, reason);
     }
 }
