@@ -32,9 +32,15 @@ pub use stream::{
     SecureStream, SecureWriter, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT,
 };
 
+// The same list the integration tests use.
+#[cfg(test)]
+#[path = "../../tests/common/low_order.rs"]
+mod low_order;
+
 #[cfg(test)]
 mod vector_tests {
     //! PROTOCOL.md 5 vectors: keys, shared secret and every frame in both directions.
+    use super::low_order::LOW_ORDER_POINTS;
     use super::*;
     use serde_json::Value;
 
@@ -162,21 +168,4 @@ mod vector_tests {
             Err(TransportError::IncompleteHandshake { got: 31 })
         ));
     }
-
-    /// X25519 public keys of small order (the libsodium blocklist, plus the same values with
-    /// the ignored top bit set): each yields an all-zero shared secret.
-    pub(crate) const LOW_ORDER_POINTS: [&str; 12] = [
-        "0000000000000000000000000000000000000000000000000000000000000000",
-        "0100000000000000000000000000000000000000000000000000000000000000",
-        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
-        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
-        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-        "0000000000000000000000000000000000000000000000000000000000000080",
-        "0100000000000000000000000000000000000000000000000000000000000080",
-        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880",
-        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f11d7",
-        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
-    ];
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 pub mod cli;
+pub mod low_order;
 pub mod server;
 
 use megatorrent::dht::{DhtClient, DhtConfig};
