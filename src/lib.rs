@@ -16,10 +16,13 @@
 
 pub mod blob;
 pub mod dht;
+pub mod download;
 pub mod ffi;
 pub mod id;
 pub mod identity;
 pub mod manifest;
 pub mod node;
 pub mod peer;
+pub mod session;
+pub mod state_file;
 pub mod transport;

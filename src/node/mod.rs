@@ -17,6 +17,7 @@ pub use downloader::{
 };
 pub use error::NodeError;
 pub use publisher::{
-    ingest_files, next_sequence, publish_entries, publish_files, PublishOptions, Published,
-    Seeding, SeedingOptions,
+    entry_blobs, ingest_files, next_sequence, publish_entries, publish_files, put_version,
+    sequence_above, ChannelVersion, PublishOptions, Published, Republisher, Seeding,
+    SeedingOptions,
 };
