@@ -537,6 +537,24 @@ impl Session {
             crate::node::PublishOptions::default().republish_interval,
         );
         lock(&self.inner.published).insert((public_key, settings.salt.clone()), republisher);
+        // Tell the peers that hold the channel's blobs (its subscribers, mostly) that a new
+        // sequence exists: their gossip hint wakes their poll now rather than at the next
+        // interval. Best effort, in the background.
+        if let Some(blob) = previous
+            .as_ref()
+            .and_then(|p| p.files.first())
+            .and_then(|f| crate::manifest::FileEntry::from_json(&f.entry).ok())
+            .and_then(|e| e.chunks.first().map(|c| c.blob_id))
+        {
+            let task = tokio::spawn(push_gossip(
+                ctx.dht.clone(),
+                blob,
+                public_key,
+                sequence,
+                self.inner.listen_port,
+            ));
+            lock(&self.inner.tasks).push(task);
+        }
         ctx.emit(SessionEvent::Published {
             public_key,
             salt: settings.salt.clone(),
@@ -674,6 +692,42 @@ impl Session {
             old.task.abort();
         }
     }
+}
+
+/// Peers a gossip push reaches at most.
+const GOSSIP_FANOUT: usize = 32;
+
+/// Send a HELLO gossiping `(public_key, sequence)` to the peers that announced `blob`.
+async fn push_gossip(
+    dht: DhtClient,
+    blob: BlobId,
+    public_key: [u8; 32],
+    sequence: u64,
+    own_port: u16,
+) {
+    let Ok(seq) = i64::try_from(sequence) else {
+        return;
+    };
+    let opts = crate::transport::ConnectOptions {
+        handshake_timeout: Duration::from_secs(5),
+        gossip: Some(std::iter::once((public_key, seq)).collect()),
+        ..Default::default()
+    };
+    let peers = dht.find_blob_peers(&blob).await;
+    let mut set = tokio::task::JoinSet::new();
+    for peer in peers
+        .into_iter()
+        .filter(|p| p.port() != own_port)
+        .take(GOSSIP_FANOUT)
+    {
+        let opts = opts.clone();
+        set.spawn(async move {
+            if let Ok(stream) = crate::transport::connect(peer, &opts).await {
+                let _ = stream.close_within(Duration::from_secs(2)).await;
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
 }
 
 fn channel_of(r: &SubRecord) -> Result<ChannelRef, SessionError> {

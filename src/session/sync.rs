@@ -267,7 +267,12 @@ async fn download(
         ctx.options.clone(),
     )
     .with_events(event_fn);
-    Ok(downloader.download_files(jobs).await?)
+    let report = downloader.download_files(jobs).await?;
+    for (peer, blobs) in &report.peers_used {
+        // Who served how much: the swarm benchmark (scripts/bench-session.sh) reads this.
+        tracing::info!(%peer, blobs, "blobs fetched from peer");
+    }
+    Ok(report)
 }
 
 type Planned = BTreeMap<String, (PathBuf, Plan)>;
