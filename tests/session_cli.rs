@@ -368,7 +368,7 @@ fn killed_subscriber_resumes_without_refetching() {
 }
 
 #[test]
-fn bad_channel_arguments_are_usage_errors() {
+fn bad_channel_arguments_fail_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let st = dir.path().join("st");
     let out = dir.path().join("out");

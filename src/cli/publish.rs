@@ -73,7 +73,8 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
         };
         let settings = PublishSettings::new()
             .salt(args.channel.salt.clone().unwrap_or_default())
-            .read_key(key);
+            .read_key(key)
+            .identity_file(Some(args.identity.clone()));
         let outcome = tokio::select! {
             r = session.publish(&identity, &args.files, settings) => r,
             _ = stop.wait() => {

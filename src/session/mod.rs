@@ -119,7 +119,7 @@ struct Inner {
     dht_port: u16,
     dht_nodes: Arc<AtomicUsize>,
     subs: Mutex<HashMap<ChannelId, SubRuntime>>,
-    published: Mutex<HashMap<ChannelId, Republisher>>,
+    published: Arc<Mutex<HashMap<ChannelId, Republisher>>>,
     // Background tasks: the announcer, the status refresher, the first announce.
     tasks: Mutex<Vec<JoinHandle<()>>>,
     _gossip: GossipBridge,
@@ -288,11 +288,12 @@ impl Session {
             dht_port,
             dht_nodes,
             subs: Mutex::new(HashMap::new()),
-            published: Mutex::new(HashMap::new()),
+            published: Arc::default(),
             tasks: Mutex::new(vec![announcer, first_announce, refresher]),
             _gossip: gossip,
         });
         let session = Session { inner };
+        session.resume_publishing();
         let records: Vec<SubRecord> = lock(&session.inner.ctx.state).subscriptions.clone();
         for r in records {
             match channel_of(&r) {
@@ -524,6 +525,8 @@ impl Session {
                 title,
                 sequence,
                 files: prepared.index,
+                identity_file: settings.identity_file.clone(),
+                manifest: Some(manifest.as_str().to_owned()),
             });
         }
         ctx.save().await?;
@@ -678,6 +681,28 @@ impl Session {
         }
     }
 
+    /// Keep alive again the channels published with an identity file (their record is put
+    /// again now, then periodically), in the background.
+    fn resume_publishing(&self) {
+        let records: Vec<PubRecord> = lock(&self.inner.ctx.state)
+            .published
+            .iter()
+            .filter(|p| p.identity_file.is_some() && p.manifest.is_some())
+            .cloned()
+            .collect();
+        for record in records {
+            let ctx = self.inner.ctx.clone();
+            let published = self.inner.published.clone();
+            let port = self.inner.listen_port;
+            let task = tokio::spawn(async move {
+                if let Err(e) = resume_one(&ctx, &published, port, record).await {
+                    ctx.error(None, &e);
+                }
+            });
+            lock(&self.inner.tasks).push(task);
+        }
+    }
+
     fn spawn_follow(&self, channel: ChannelRef) {
         let live = Arc::new(Mutex::new(Live::default()));
         let status = Arc::new(Mutex::new((SyncState::Checking, None)));
@@ -692,6 +717,64 @@ impl Session {
             old.task.abort();
         }
     }
+}
+
+async fn resume_one(
+    ctx: &Ctx,
+    published: &Mutex<HashMap<ChannelId, Republisher>>,
+    port: u16,
+    record: PubRecord,
+) -> Result<(), SessionError> {
+    let (Some(file), Some(text)) = (record.identity_file.clone(), record.manifest.clone()) else {
+        return Ok(());
+    };
+    let (identity, manifest) = tokio::task::spawn_blocking(move || {
+        let identity = Identity::load(&file).map_err(|e| SessionError::BadPath {
+            path: file.clone(),
+            reason: e.to_string(),
+        })?;
+        let manifest = crate::manifest::SignedManifest::verify(text.as_bytes())
+            .map_err(|e| SessionError::State(format!("published manifest: {e}")))?;
+        Ok::<_, SessionError>((identity, manifest))
+    })
+    .await??;
+    if identity.public_key_hex() != record.public_key
+        || manifest.public_key_hex() != record.public_key
+    {
+        return Err(SessionError::State(format!(
+            "the identity file of channel {} holds another key",
+            record.public_key
+        )));
+    }
+    let salt = record.salt.as_bytes().to_vec();
+    let put = crate::dht::PutOptions {
+        salt: &salt,
+        cas: None,
+        parts: Some(crate::dht::PartsTarget {
+            store: &ctx.store,
+            port,
+        }),
+    };
+    ctx.dht.put_manifest(&identity, &manifest, &put).await?;
+    let republisher = Republisher::spawn(
+        identity.clone(),
+        manifest,
+        salt,
+        ctx.store.clone(),
+        ctx.dht.clone(),
+        port,
+        crate::node::PublishOptions::default().republish_interval,
+    );
+    // A publish made meanwhile wins: it inserted its own keeper of a newer version.
+    let still_last = lock(&ctx.state)
+        .publ(&identity.public_key_bytes(), &record.salt)
+        .is_some_and(|p| p.sequence == record.sequence);
+    if still_last {
+        lock(published)
+            .entry((identity.public_key_bytes(), record.salt))
+            .or_insert(republisher);
+    }
+    Ok(())
 }
 
 /// Peers a gossip push reaches at most.

@@ -87,6 +87,13 @@ pub(crate) struct PubRecord {
     pub sequence: u64,
     /// Files of the last version, in order.
     pub files: Vec<IndexEntry>,
+    /// The identity file it was published with, if given: the next session resumes
+    /// re-putting the record (the secret itself is never stored here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<PathBuf>,
+    /// The signed manifest of the last version (what is re-put).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
 }
 
 /// A published file: its content hash and size, and the entry (blob ids, keys, nonces)

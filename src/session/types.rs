@@ -270,6 +270,9 @@ pub struct PublishSettings {
     pub salt: String,
     /// Publish a private manifest readable with this key.
     pub read_key: Option<ReadKey>,
+    /// The identity's file, when it has one: remembered in the state folder so that a new
+    /// session on it keeps the channel alive again (re-put, served) without a new publish.
+    pub identity_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for PublishSettings {
@@ -303,6 +306,11 @@ impl PublishSettings {
     /// Read key.
     pub fn read_key(mut self, k: Option<ReadKey>) -> Self {
         self.read_key = k;
+        self
+    }
+    /// Identity file (for resuming after a restart).
+    pub fn identity_file(mut self, f: Option<PathBuf>) -> Self {
+        self.identity_file = f;
         self
     }
 }
