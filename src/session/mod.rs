@@ -217,6 +217,7 @@ impl Session {
             server: ServerConfig {
                 max_connections: config.max_connections.max(1),
                 identity: config.server_identity.clone(),
+                upload_rate_limit: config.upload_rate_limit,
                 ..ServerConfig::default()
             },
             ..SeedingOptions::default()
