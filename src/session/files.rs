@@ -179,7 +179,7 @@ pub(crate) fn no_symlink_between(root: &Path, dest: &Path) -> bool {
 }
 
 /// Remove the temporary files a killed download left in `dir` and its sub-folders
-/// (`.megatorrent-*.part`, the downloader's names). Returns how many.
+/// (`.megatorrent-*.part`, [`crate::blob::OutFile`]'s names). Returns how many.
 pub(crate) fn remove_partials(dir: &Path) -> usize {
     let mut n = 0;
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -192,8 +192,8 @@ pub(crate) fn remove_partials(dir: &Path) -> usize {
             Ok(ft) if ft.is_dir() => n += remove_partials(&e.path()),
             Ok(ft)
                 if ft.is_file()
-                    && name.starts_with(".megatorrent-")
-                    && name.ends_with(".part")
+                    && name.starts_with(crate::blob::out_file::TEMP_PREFIX)
+                    && name.ends_with(crate::blob::out_file::TEMP_SUFFIX)
                     && std::fs::remove_file(e.path()).is_ok() =>
             {
                 n += 1
