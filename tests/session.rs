@@ -57,7 +57,7 @@ async fn subscribe_sync_push_and_unsubscribe() {
     let first = publisher
         .publish(
             &identity,
-            &[src.clone()],
+            std::slice::from_ref(&src),
             PublishSettings::new().salt("docs"),
         )
         .await
@@ -105,7 +105,7 @@ async fn subscribe_sync_push_and_unsubscribe() {
     let second = publisher
         .publish(
             &identity,
-            &[src.clone()],
+            std::slice::from_ref(&src),
             PublishSettings::new().salt("docs"),
         )
         .await
