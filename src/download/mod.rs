@@ -18,6 +18,7 @@ mod events;
 mod fetch;
 mod options;
 mod plan;
+mod rate;
 mod writer;
 
 use std::collections::HashSet;
@@ -177,6 +178,7 @@ impl Downloader {
             writer,
             sizes,
             self.events.clone(),
+            self.opts.rate_limit.map(rate::RateLimit::new),
         ));
         shared.emit(DownloadEvent::Started(progress));
         for path in &report.files_unchanged {
