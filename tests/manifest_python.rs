@@ -62,6 +62,7 @@ macro_rules! args {
 fn entry(name: &str, seed: u8) -> FileEntry {
     FileEntry {
         name: name.into(),
+        path: Vec::new(),
         size: 1_048_577,
         chunks: vec![
             Chunk {
