@@ -6,6 +6,7 @@
 //! - [`reassemble`]: a `FileEntry` + the store -> the file, verified, written atomically.
 //! - [`OutFile`]: how every user file is written (temporary file, sync, rename, sync folder).
 
+mod dest;
 mod error;
 mod ingest;
 pub mod out_file;
@@ -14,6 +15,7 @@ mod reassemble;
 mod seal;
 pub mod store;
 
+pub use dest::destination;
 pub use error::BlobError;
 pub use ingest::{check_file_name, ingest_file, ingest_reader};
 pub use out_file::{Committed, OutFile, Replace};

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::rate::RateLimit;
 use super::writer::{FileWriter, Finished};
 use super::{DownloadError, DownloadEvent, DownloadOptions, Downloader, EventFn, Progress};
 use crate::blob::{BlobStore, Committed};
@@ -106,6 +107,7 @@ pub(super) struct Shared {
     pub(super) writer: FileWriter,
     /// DHT lookups started.
     pub(super) lookups: AtomicUsize,
+    rate: Option<RateLimit>,
     sizes: HashMap<BlobId, u64>,
     events: Option<EventFn>,
 }
@@ -117,6 +119,7 @@ impl Shared {
         writer: FileWriter,
         sizes: HashMap<BlobId, u64>,
         events: Option<EventFn>,
+        rate: Option<RateLimit>,
     ) -> Self {
         Self {
             sched: Mutex::new(Sched {
@@ -127,6 +130,7 @@ impl Shared {
             store,
             writer,
             lookups: AtomicUsize::new(0),
+            rate,
             sizes,
             events,
         }
@@ -224,6 +228,9 @@ impl Shared {
         }
         match result {
             Ok(bytes) => {
+                if let Some(limit) = &self.rate {
+                    limit.blob().await;
+                }
                 let Ok(permit) = writes.clone().acquire_owned().await else {
                     self.requeue(id, None);
                     return;

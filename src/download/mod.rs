@@ -18,6 +18,7 @@ mod events;
 mod fetch;
 mod options;
 mod plan;
+mod rate;
 mod writer;
 
 use std::collections::HashSet;
@@ -31,7 +32,7 @@ pub use events::{DownloadEvent, DownloadReport, EventFn, Progress};
 pub use options::DownloadOptions;
 pub use plan::FileJob;
 
-use crate::blob::{BlobStore, Committed, Replace};
+use crate::blob::{destination, BlobStore, Committed, Replace};
 use crate::dht::DhtClient;
 use crate::manifest::{ReadKey, SignedManifest};
 use fetch::Shared;
@@ -76,9 +77,11 @@ impl Downloader {
         self
     }
 
-    /// Download every file of `manifest` into `out_dir` (created if needed), each under its
-    /// validated name: [`Downloader::download_files`] with one job per distinct file. A
-    /// private manifest needs its `read_key`.
+    /// Download every file of `manifest` into `out_dir` (created if needed), each at its
+    /// validated path (its `path` folders, created below `out_dir` without following links,
+    /// then its name): [`Downloader::download_files`] with one job per distinct file, whose
+    /// folders are checked again just before each rename. A private manifest needs its
+    /// `read_key`.
     pub async fn download(
         &self,
         manifest: &SignedManifest,
@@ -93,12 +96,14 @@ impl Downloader {
         })?;
         let jobs = files
             .into_iter()
-            .map(|entry| FileJob {
-                dest: out_dir.join(&entry.name),
-                entry,
+            .map(|entry| {
+                Ok(FileJob {
+                    dest: destination(out_dir, &entry)?,
+                    entry,
+                })
             })
-            .collect();
-        self.download_files(jobs).await
+            .collect::<Result<_, DownloadError>>()?;
+        self.run(jobs, Some(out_dir)).await
     }
 
     /// Download exactly these files, each written atomically to its destination (its folder
@@ -111,6 +116,16 @@ impl Downloader {
     pub async fn download_files(
         &self,
         jobs: Vec<FileJob>,
+    ) -> Result<DownloadReport, DownloadError> {
+        self.run(jobs, None).await
+    }
+
+    /// [`Downloader::download_files`]; with a `root`, every destination is that root's
+    /// [`destination`] of its entry, checked again before the rename.
+    async fn run(
+        &self,
+        jobs: Vec<FileJob>,
+        root: Option<&Path>,
     ) -> Result<DownloadReport, DownloadError> {
         let jobs = plan::distinct_jobs(jobs)?;
         let (order, sizes) = plan::blobs_of(&jobs);
@@ -141,7 +156,7 @@ impl Downloader {
 
         // Blobs already in the store go into place first (each hashed before it is
         // decrypted); a damaged one is removed and joins the blobs to fetch.
-        let writer = FileWriter::new(todo_jobs, replace);
+        let writer = FileWriter::new(todo_jobs, replace, root.map(Path::to_path_buf));
         let (writer, damaged, finished) = {
             let store = self.store.clone();
             tokio::task::spawn_blocking(move || {
@@ -177,6 +192,7 @@ impl Downloader {
             writer,
             sizes,
             self.events.clone(),
+            self.opts.rate_limit.map(rate::RateLimit::new),
         ));
         shared.emit(DownloadEvent::Started(progress));
         for path in &report.files_unchanged {

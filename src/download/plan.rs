@@ -38,22 +38,21 @@ pub(super) fn manifest_content(
     })
 }
 
-/// Every file of every collection once, checked. The same entry listed twice is written
-/// once; two different files with one name are refused.
+/// Every file of every collection once, checked (the content is validated, so paths are safe
+/// and never collide). The same entry listed twice is written once; two different files on
+/// one path are refused.
 pub(super) fn distinct_files(content: &ManifestContent) -> Result<Vec<FileEntry>, DownloadError> {
-    let mut by_name: HashMap<&str, &FileEntry> = HashMap::new();
+    content.validate()?;
+    let mut by_path: HashMap<String, &FileEntry> = HashMap::new();
     let mut files = Vec::new();
     for entry in content.collections.iter().flat_map(|c| c.items.iter()) {
         check_entry(entry)?;
-        match by_name.get(entry.name.as_str()) {
+        let path = entry.path_string();
+        match by_path.get(&path) {
             Some(seen) if *seen == entry => {}
-            Some(_) => {
-                return Err(DownloadError::DuplicateName {
-                    name: entry.name.clone(),
-                })
-            }
+            Some(_) => return Err(DownloadError::DuplicateName { name: path }),
             None => {
-                by_name.insert(&entry.name, entry);
+                by_path.insert(path, entry);
                 files.push(entry.clone());
             }
         }

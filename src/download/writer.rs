@@ -11,7 +11,8 @@ use std::sync::{Mutex, MutexGuard};
 use super::{DownloadError, FileJob};
 use crate::blob::out_file::write_at;
 use crate::blob::{
-    decrypt_hashed_in_place, BlobError, BlobStore, Committed, OutFile, Replace, StoreError,
+    decrypt_hashed_in_place, destination, BlobError, BlobStore, Committed, OutFile, Replace,
+    StoreError,
 };
 use crate::id::BlobId;
 
@@ -50,12 +51,16 @@ pub(super) struct FileWriter {
     places: HashMap<BlobId, Vec<Place>>,
     slots: Mutex<Vec<Slot>>,
     replace: Replace,
+    /// The download folder when the destinations are its entries' [`destination`]s: each is
+    /// checked again just before its rename, so a folder swapped for a link meanwhile is
+    /// never followed.
+    root: Option<PathBuf>,
 }
 
 impl FileWriter {
     /// `jobs` have been checked (`check_entry`): sizes consistent, destinations distinct,
     /// their folders made.
-    pub fn new(jobs: Vec<FileJob>, replace: Replace) -> Self {
+    pub fn new(jobs: Vec<FileJob>, replace: Replace, root: Option<PathBuf>) -> Self {
         let mut places: HashMap<BlobId, Vec<Place>> = HashMap::new();
         let mut slots = Vec::with_capacity(jobs.len());
         for (file, job) in jobs.iter().enumerate() {
@@ -79,6 +84,7 @@ impl FileWriter {
             places,
             slots: Mutex::new(slots),
             replace,
+            root,
         }
     }
 
@@ -183,6 +189,9 @@ impl FileWriter {
         let Some(out) = self.lock()[file].out.take() else {
             return Ok(None);
         };
+        if let Some(root) = &self.root {
+            destination(root, &self.jobs[file].entry)?;
+        }
         let how = out.commit(self.jobs[file].entry.size, self.replace)?;
         self.lock()[file].done = Some(how);
         Ok(Some(Finished {
@@ -230,6 +239,7 @@ mod tests {
             .unzip();
         let entry = FileEntry {
             name: name.into(),
+            path: Vec::new(),
             size: len as u64,
             chunks,
         };
@@ -268,10 +278,15 @@ mod tests {
         let ids: Vec<BlobId> = entry.chunks.iter().map(|c| c.blob_id).collect();
         let empty = FileEntry {
             name: "empty".into(),
+            path: Vec::new(),
             size: 0,
             chunks: Vec::new(),
         };
-        let w = FileWriter::new(vec![job(entry, &out), job(empty, &out)], Replace::Never);
+        let w = FileWriter::new(
+            vec![job(entry, &out), job(empty, &out)],
+            Replace::Never,
+            None,
+        );
         let store = BlobStore::open(dir.path().join("store")).unwrap();
         // A file without chunks is written at once.
         let (damaged, done) = w.place_stored(&store, &[]).unwrap();
@@ -315,7 +330,7 @@ mod tests {
         rotten[7] ^= 1;
         std::fs::write(store.path_of(&ids[1]), &rotten).unwrap();
 
-        let w = FileWriter::new(vec![job(entry, &out)], Replace::Never);
+        let w = FileWriter::new(vec![job(entry, &out)], Replace::Never, None);
         let (damaged, done) = w.place_stored(&store, &ids[..2]).unwrap();
         assert_eq!(damaged, vec![ids[1]]);
         assert!(done.is_empty());
@@ -338,7 +353,7 @@ mod tests {
         let id = entry.chunks[0].blob_id;
         let dest = dir.path().join("h.bin");
         std::fs::write(&dest, &data).unwrap();
-        let w = FileWriter::new(vec![job(entry.clone(), dir.path())], Replace::Never);
+        let w = FileWriter::new(vec![job(entry.clone(), dir.path())], Replace::Never, None);
         assert_eq!(
             w.place(&id, blobs[0].clone()).unwrap(),
             vec![Finished {
@@ -347,7 +362,7 @@ mod tests {
             }]
         );
         std::fs::write(&dest, b"mine").unwrap();
-        let w = FileWriter::new(vec![job(entry, dir.path())], Replace::Never);
+        let w = FileWriter::new(vec![job(entry, dir.path())], Replace::Never, None);
         assert!(matches!(
             w.place(&id, blobs[0].clone()),
             Err(BlobError::DestinationExists { .. })
