@@ -23,6 +23,7 @@ pub mod identity;
 pub mod manifest;
 pub mod node;
 pub mod peer;
+mod rng;
 pub mod session;
 pub mod state_file;
 pub mod transport;

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::cli::{lines, run_within, terminate, BIN};
-use rand::RngCore;
+use rand::Rng;
 
 const LIMIT: Duration = Duration::from_secs(180);
 
@@ -21,7 +21,7 @@ fn s(p: &Path) -> &str {
 
 fn random(len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
-    rand::thread_rng().fill_bytes(&mut v);
+    rand::rng().fill_bytes(&mut v);
     v
 }
 
@@ -213,18 +213,21 @@ fn inode(p: &Path) -> u64 {
     std::fs::metadata(p).unwrap().ino()
 }
 
-/// Every file under `dir`: relative path -> content.
+/// Every file under `dir`: `/`-separated relative path -> content.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
-            out.insert(
-                e.file_name().into_string().unwrap(),
-                std::fs::read(e.path()).unwrap(),
-            );
+    fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let name = format!("{prefix}{}", e.file_name().into_string().unwrap());
+            if e.file_type().unwrap().is_dir() {
+                walk(&e.path(), &format!("{name}/"), out);
+            } else {
+                out.insert(name, std::fs::read(e.path()).unwrap());
+            }
         }
     }
+    let mut out = BTreeMap::new();
+    walk(dir, "", &mut out);
     out
 }
 
@@ -240,12 +243,14 @@ fn follow_three_versions_incrementally_then_swarm() {
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("a.bin"), random(2 * MIB + 5)).unwrap(); // 3 blobs
     std::fs::write(src.join("b.bin"), random(MIB + 1)).unwrap(); // 2 blobs
+    std::fs::create_dir(src.join("docs")).unwrap();
+    std::fs::write(src.join("docs/readme.txt"), b"read me").unwrap(); // 1 blob
 
     let (p1, seq1, unchanged, total) = net.publish(&src);
-    assert_eq!((unchanged, total), (0, 2));
+    assert_eq!((unchanged, total), (0, 3));
     let mut a = net.subscribe("a", &[]);
     let mut local = net.subscribe("local", &[]);
-    assert_eq!(synced(&mut a, seq1), 5);
+    assert_eq!(synced(&mut a, seq1), 6);
     synced(&mut local, seq1);
     let a_out = net.path("a-out");
     assert_eq!(tree(&a_out), tree(&src));
@@ -259,7 +264,7 @@ fn follow_three_versions_incrementally_then_swarm() {
     std::fs::write(src.join("c.bin"), random(MIB / 2)).unwrap(); // 1 blob
     let (p2, seq2, unchanged, total) = net.publish(&src);
     assert!(seq2 > seq1);
-    assert_eq!((unchanged, total), (2, 3));
+    assert_eq!((unchanged, total), (3, 4));
     assert_eq!(synced(&mut a, seq2), 1, "only c.bin's blob");
     synced(&mut local, seq2);
     assert_eq!(tree(&a_out), tree(&src));
@@ -276,7 +281,7 @@ fn follow_three_versions_incrementally_then_swarm() {
     std::fs::remove_file(src.join("a.bin")).unwrap();
     let (p3, seq3, unchanged, total) = net.publish(&src);
     assert!(seq3 > seq2);
-    assert_eq!((unchanged, total), (1, 2));
+    assert_eq!((unchanged, total), (2, 3));
     assert_eq!(synced(&mut a, seq3), 1, "only b.bin's new blob");
     synced(&mut local, seq3);
     let mut want = tree(&src);
@@ -297,12 +302,16 @@ fn follow_three_versions_incrementally_then_swarm() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         out,
-        format!("sequence {seq3}\n{}\tb.bin\n{}\tc.bin\n", MIB / 4, MIB / 2)
+        format!(
+            "sequence {seq3}\n{}\tb.bin\n{}\tc.bin\n7\tdocs/readme.txt\n",
+            MIB / 4,
+            MIB / 2
+        )
     );
     // Swarm: the publisher stops; a new subscriber gets the whole channel from A alone.
     assert_eq!(p3.stop(), 0);
     let mut b = net.subscribe("b", &[]);
-    assert_eq!(synced(&mut b, seq3), 2);
+    assert_eq!(synced(&mut b, seq3), 3);
     assert_eq!(tree(&net.path("b-out")), tree(&src));
     assert_eq!(b.stop(), 0);
     // Each version was synced once.

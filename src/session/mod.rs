@@ -778,6 +778,31 @@ async fn resume_one(
     Ok(())
 }
 
+/// A manifest too large for one DHT record is read through its parts: keep them in the store
+/// and announce them, so the channel stays readable from subscribers when the publisher is
+/// gone. Splitting is deterministic, so these are the publisher's very part ids.
+async fn seed_manifest_parts(
+    ctx: &Ctx,
+    manifest: &crate::manifest::SignedManifest,
+) -> Result<(), SessionError> {
+    let bytes = manifest.as_bytes();
+    if bytes.len() <= crate::dht::bep44::MAX_VALUE_LEN {
+        return Ok(());
+    }
+    let (_, parts) =
+        crate::dht::PointerRecord::split(manifest.public_key(), manifest.sequence(), bytes)
+            .map_err(|e| SessionError::Internal(format!("manifest parts: {e}")))?;
+    let parts: Vec<(BlobId, Vec<u8>)> = parts.iter().map(|(id, p)| (*id, p.to_vec())).collect();
+    let ids: Vec<BlobId> = parts.iter().map(|(id, _)| *id).collect();
+    let store = ctx.store.clone();
+    tokio::task::spawn_blocking(move || {
+        parts.iter().try_for_each(|(id, part)| store.put(id, part))
+    })
+    .await??;
+    let _ = ctx.announce.send((ids, None));
+    Ok(())
+}
+
 /// Peers a gossip push reaches at most.
 const GOSSIP_FANOUT: usize = 32;
 
@@ -948,6 +973,7 @@ async fn sync_update(
         return Err(SessionError::WrongReadKey);
     };
     let sequence = update.manifest.sequence();
+    seed_manifest_parts(ctx, &update.manifest).await?;
     let (save, removed, prev) = {
         let state = lock(&ctx.state);
         let r = state

@@ -77,7 +77,7 @@ pub(crate) fn prepare(
             }
         };
         entry.name = f.name.clone();
-        set_folders(&mut entry, &f.dirs, &f.abs)?;
+        set_folders(&mut entry, &f.dirs);
         out.index.push(IndexEntry {
             path,
             size,
@@ -90,21 +90,6 @@ pub(crate) fn prepare(
 }
 
 /// Put the file's folders into its entry (FileEntry.path, protocol 5.1).
-fn set_folders(
-    entry: &mut FileEntry,
-    dirs: &[String],
-    abs: &std::path::Path,
-) -> Result<(), SessionError> {
-    if dirs.is_empty() {
-        return Ok(());
-    }
-    // Until FileEntry.path (branch folders) lands, sub-folders cannot be described.
-    let _ = entry;
-    Err(SessionError::BadPath {
-        path: abs.to_owned(),
-        reason: format!(
-            "sub-folders ({}) need FileEntry.path (protocol 5.1), not in this build",
-            dirs.join("/")
-        ),
-    })
+fn set_folders(entry: &mut FileEntry, dirs: &[String]) {
+    entry.path = dirs.to_vec();
 }

@@ -20,7 +20,7 @@ use crate::manifest::{FileEntry, ManifestContent};
 use crate::node::NodeError;
 
 use super::channel::ChannelRef;
-use super::files::{dest_in, fingerprint, hash_file, join_path, mtime_ns, no_symlink_between};
+use super::files::{dest_in, fingerprint, hash_file, mtime_ns, no_symlink_between};
 use super::state::{FileRecord, SyncRecord};
 use super::types::{RemovedFiles, SessionError, SessionEvent};
 
@@ -58,7 +58,7 @@ pub(crate) struct SyncCtx {
 
 /// The `/`-separated path of a manifest's file inside a save folder (folders, then name).
 pub fn entry_path(entry: &FileEntry) -> String {
-    join_path(&[], &entry.name)
+    entry.path_string()
 }
 
 /// The distinct files of a version by path; two different files at one path are refused.
