@@ -10,7 +10,7 @@ use megatorrent::blob::{ingest_file, BlobStore};
 use megatorrent::download::{DownloadError, DownloadOptions, Downloader, FileJob};
 use megatorrent::manifest::FileEntry;
 use megatorrent::peer::{BlobServer, ServerConfig, ServerHandle};
-use rand::RngCore;
+use rand::Rng;
 use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -34,7 +34,7 @@ impl Seeded {
             .enumerate()
             .map(|(i, len)| {
                 let mut data = vec![0u8; *len];
-                rand::thread_rng().fill_bytes(&mut data);
+                rand::rng().fill_bytes(&mut data);
                 let path = src.join(format!("f{i}.bin"));
                 std::fs::write(&path, &data).unwrap();
                 let entry = ingest_file(&path, &store).unwrap();
