@@ -82,13 +82,10 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if !args.bootstrap.is_empty() {
             let dht = super::download::dht_client(&args.bootstrap)?;
             let id = *dht.mainline().info().await.id().as_bytes();
-            writeln!(
-                stdout,
-                "dht listening {} id {}",
-                dht.local_addr().await,
-                hex::encode(id)
-            )?;
+            let dht_addr = dht.local_addr().await;
+            // Attached before the line is out: whoever reads it may query at once.
             handle.set_gateway(Some(Arc::new(dht)));
+            writeln!(stdout, "dht listening {dht_addr} id {}", hex::encode(id))?;
         }
         stdout.flush()?;
         wait_for_stop_signal().await?;
