@@ -60,6 +60,15 @@ pub enum BlobError {
         /// Which rule it breaks.
         reason: &'static str,
     },
+    /// A folder a downloaded file goes into exists as something else (a file, or a symbolic
+    /// link, which is never followed).
+    #[error("{path} is {found}, not a folder; refusing to write through it")]
+    NotAFolder {
+        /// The path that should be a folder.
+        path: PathBuf,
+        /// What is there instead.
+        found: &'static str,
+    },
     /// File-system error on an input or output file.
     #[error("{path}: {source}")]
     Io {
@@ -81,7 +90,7 @@ pub enum BlobError {
     Store(#[from] StoreError),
     /// The operating system's random number generator failed, so no key could be made.
     #[error("random number generator failed: {0}")]
-    Random(rand::Error),
+    Random(rand::rngs::SysError),
     /// The AEAD refused to encrypt (it only does so for inputs far larger than a chunk).
     #[error("chunk encryption failed")]
     Seal,
