@@ -19,10 +19,14 @@ use mainline::{async_dht::AsyncDht, Dht, Id};
 use crate::blob::{BlobStore, StoreError};
 use crate::dht::bep44::{salt_option, Bep44Error, MutableRecord, MAX_VALUE_LEN};
 use crate::dht::manifest_glue::check_manifest;
+use crate::dht::parts::fetch_manifest;
 use crate::dht::record::{decode_value, PartError, PointerRecord, RecordError, RecordValue};
 use crate::id::BlobId;
 use crate::identity::Identity;
 use crate::manifest::{ManifestError, SignedManifest};
+
+/// Part announces in flight at once when a pointer record is put.
+const ANNOUNCE_CONCURRENCY: usize = 8;
 
 /// The public Mainline bootstrap routers, used when no bootstrap node is given.
 pub const DEFAULT_BOOTSTRAP: [&str; 3] = [
@@ -130,6 +134,9 @@ pub enum DhtError {
     /// The blob store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A background task (an announce) panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(String),
     /// The state folder could not be read or written.
     #[error("DHT state {path}: {reason}")]
     State {
@@ -519,10 +526,9 @@ impl DhtClient {
             for (id, part) in &parts {
                 target.store.put(id, part)?;
             }
-            for (id, _) in &parts {
-                self.announce_blob(id, target.port).await?;
-            }
-            (pointer.encode(), pointer.parts)
+            let ids: Vec<BlobId> = parts.iter().map(|(id, _)| *id).collect();
+            self.announce_parts(&ids, target.port).await?;
+            (pointer.encode(), ids)
         };
         let record = MutableRecord::sign(identity, seq_i64, &value, opts.salt)?;
         let outcome = self.put_record(&record, opts.cas).await?;
@@ -603,23 +609,40 @@ impl DhtClient {
 
     async fn fetch_parts(&self, pointer: &PointerRecord) -> Result<Vec<u8>, DhtError> {
         let fetcher = self.fetcher.as_ref().ok_or(DhtError::NoFetcher)?;
-        let mut parts = Vec::with_capacity(pointer.parts.len());
-        for id in &pointer.parts {
-            let peers = self.find_blob_peers(id).await;
-            let bytes =
-                fetcher
-                    .fetch(*id, &peers)
-                    .await
-                    .map_err(|e| DhtError::PartUnavailable {
-                        id: *id,
-                        reason: e.0,
-                    })?;
-            if !id.matches(&bytes) {
-                return Err(PartError::HashMismatch { id: *id }.into());
+        fetch_manifest(pointer, fetcher.as_ref(), |id| async move {
+            self.find_blob_peers(&id).await
+        })
+        .await
+    }
+
+    /// Announce every part at `port`, [`ANNOUNCE_CONCURRENCY`] at a time (a two-level record
+    /// has hundreds of parts). Concurrent queries sometimes find no node on a busy network, so
+    /// each failed announce is tried once more, alone; the first failure that persists is
+    /// returned.
+    async fn announce_parts(&self, ids: &[BlobId], port: u16) -> Result<(), DhtError> {
+        let mut pending = ids.iter().copied();
+        let mut running = tokio::task::JoinSet::new();
+        let mut failed = Vec::new();
+        loop {
+            while running.len() < ANNOUNCE_CONCURRENCY {
+                let Some(id) = pending.next() else { break };
+                let dht = self.clone();
+                running.spawn(async move { (id, dht.announce_blob(&id, port).await) });
             }
-            parts.push(bytes);
+            match running.join_next().await {
+                Some(Ok((_, Ok(())))) => {}
+                Some(Ok((id, Err(e)))) => {
+                    tracing::debug!("announce of part {id} failed ({e}); trying again");
+                    failed.push(id);
+                }
+                Some(Err(e)) => return Err(DhtError::Task(e.to_string())),
+                None => break,
+            }
         }
-        Ok(pointer.join(&parts)?)
+        for id in failed {
+            self.announce_blob(&id, port).await?;
+        }
+        Ok(())
     }
 
     /// Announce (BEP 5) that this host serves `blob` on TCP `port`.
