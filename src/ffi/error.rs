@@ -61,7 +61,7 @@ impl Kind for DhtError {
             // Nothing (newer than what was seen) is published under this key and salt.
             Self::NotFound | Self::Stale { .. } => ErrorKind::NotFound,
             Self::NoValidRecord(e) => e.kind(),
-            Self::NoFetcher => ErrorKind::Internal,
+            Self::NoFetcher | Self::Task(_) => ErrorKind::Internal,
             Self::Store(e) => e.kind(),
             Self::State { .. } => ErrorKind::Storage,
         }
