@@ -16,6 +16,7 @@
 
 pub mod blob;
 pub mod dht;
+pub mod error;
 pub mod ffi;
 pub mod id;
 pub mod identity;

@@ -61,7 +61,7 @@ pub enum BlobError {
         reason: &'static str,
     },
     /// File-system error on an input or output file.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or folder concerned.
         path: PathBuf,
@@ -69,7 +69,7 @@ pub enum BlobError {
         source: std::io::Error,
     },
     /// Error reading the content being ingested from a caller's reader.
-    #[error("reading {name:?}: {source}")]
+    #[error("reading {name:?}")]
     Read {
         /// The name the content is ingested under.
         name: String,
@@ -80,8 +80,8 @@ pub enum BlobError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The operating system's random number generator failed, so no key could be made.
-    #[error("random number generator failed: {0}")]
-    Random(rand::Error),
+    #[error("random number generator failed")]
+    Random(#[source] rand::Error),
     /// The AEAD refused to encrypt (it only does so for inputs far larger than a chunk).
     #[error("chunk encryption failed")]
     Seal,

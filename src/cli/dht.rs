@@ -162,6 +162,15 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     };
     let dht = DhtClient::start(&cfg)?;
     println!("dht listening {}", dht.local_addr().await);
+    if !args.bootstrap.is_empty() {
+        // A node whose bootstrap nodes are all unreachable still serves whoever contacts it.
+        let (dht, bootstrap) = (dht.clone(), args.bootstrap.join(", "));
+        tokio::spawn(async move {
+            if !dht.bootstrapped().await {
+                eprintln!("warning: no DHT node answered at {bootstrap}; waiting to be contacted");
+            }
+        });
+    }
     wait_for_shutdown().await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -226,7 +235,7 @@ async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
     let manifest = dht
         .get_manifest(&key, salt.as_bytes())
         .await
-        .context("no valid manifest")?;
+        .context("cannot get the channel's manifest")?;
     match &read_key {
         Some(key) => {
             let json = manifest

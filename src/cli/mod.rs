@@ -1,7 +1,8 @@
 //! Command-line front end. Each area of the protocol has its own module here with its clap
 //! arguments and a `run` function; this module only dispatches and turns errors into exit codes.
 //!
-//! Exit codes: 0 success, 1 failure (one `error: ...` line on stderr), 2 usage error (clap).
+//! Exit codes: 0 success, 1 failure (one `error: ...` line on stderr: what failed, then each
+//! cause once, joined by ": "), 2 usage error (clap).
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,8 +22,9 @@ mod publish;
 #[command(name = "megatorrent", version, about, long_about = None)]
 struct Cli {
     /// Log filter for stderr (tracing `EnvFilter` syntax, e.g. `debug` or `megatorrent=trace`).
-    /// Defaults to the RUST_LOG environment variable, else `warn`.
-    #[arg(long, global = true, value_name = "FILTER")]
+    /// Defaults to the RUST_LOG environment variable, else `warn` (with the `mainline` DHT
+    /// library's own messages off: failures reach you as this command's error).
+    #[arg(long, global = true, value_name = "FILTER", value_parser = parse_log_filter)]
     log: Option<String>,
 
     #[command(subcommand)]
@@ -75,18 +77,29 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            // `{:#}` joins the error chain on one line: one clear line, never a backtrace.
-            eprintln!("error: {e:#}");
+            // One line, each cause once (error types keep their cause out of their message).
+            eprintln!("error: {}", megatorrent::error::ErrorChain(e.as_ref()));
             ExitCode::from(1)
         }
     }
 }
 
+/// A `--log` value must be a valid filter: a typo is a usage error, not silently `warn`.
+fn parse_log_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("invalid log filter: {e}"))
+}
+
 fn init_logging(filter: Option<&str>) {
     use tracing_subscriber::EnvFilter;
     let filter = match filter {
+        // Checked by `parse_log_filter` already.
         Some(f) => EnvFilter::try_new(f).unwrap_or_else(|_| EnvFilter::new("warn")),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        // mainline logs "Could not bootstrap the routing table" at ERROR level; the command's
+        // own error ("no DHT node answered at ...") says it once.
+        None => EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("warn,mainline=off")),
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Args;
 use megatorrent::blob::BlobStore;
+use megatorrent::error::chain;
 use megatorrent::id::{decode_hex_array, BlobId};
 use megatorrent::identity::Identity;
 use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, PeerError, ServerConfig};
@@ -111,8 +112,8 @@ pub fn run_fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
             .filter_map(|(id, r)| {
                 r.as_ref().err().map(|e| match e {
                     // These already name the blob.
-                    PeerError::NotFound(_) | PeerError::HashMismatch { .. } => e.to_string(),
-                    _ => format!("blob {id}: {e}"),
+                    PeerError::NotFound(_) | PeerError::HashMismatch { .. } => chain(e),
+                    _ => format!("blob {id}: {}", chain(e)),
                 })
             })
             .collect();

@@ -280,15 +280,15 @@ impl Event {
         }
     }
 
-    /// A failed event; `error`'s message is the reason C++ shows.
+    /// A failed event; `error` and its causes, on one line, are the reason C++ shows.
     pub(crate) fn failed(
         operation: Operation,
         request: u64,
         subject: String,
-        error: &dyn std::fmt::Display,
+        error: &dyn std::error::Error,
     ) -> Self {
         Self {
-            message: error.to_string(),
+            message: crate::error::chain(error),
             ok: false,
             ..Self::succeeded(operation, request, subject)
         }

@@ -14,7 +14,9 @@ mod manifest;
 mod panic;
 mod queue;
 
-/// Why a bridge call failed. Its message is what C++ receives in `rust::Error::what()`.
+/// Why a bridge call failed. Its message is what C++ receives in `rust::Error::what()`: the
+/// whole cause chain on one line, each cause once (see [`crate::error`]). It is the end of the
+/// chain on this side of the boundary, so it returns no `source()`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FfiError {
@@ -25,18 +27,56 @@ pub enum FfiError {
     #[error("engine runtime: {0}")]
     Runtime(String),
     /// A DHT operation failed.
-    #[error("{0}")]
-    Dht(#[from] crate::dht::DhtError),
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Dht(crate::dht::DhtError),
     /// The blob server failed.
-    #[error("{0}")]
-    Peer(#[from] crate::peer::PeerError),
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Peer(crate::peer::PeerError),
     /// A manifest was refused (the reason of PROTOCOL.md 2.4).
-    #[error("{0}")]
-    Manifest(#[from] crate::manifest::ManifestError),
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Manifest(crate::manifest::ManifestError),
     /// The secure channel failed (handshake, frame, or closed).
-    #[error("{0}")]
-    Transport(#[from] crate::transport::TransportError),
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Transport(crate::transport::TransportError),
     /// An argument from C++ was malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+}
+
+// Written out rather than `#[from]`, which would also make the inner error the `source()`:
+// the message already holds the whole chain.
+macro_rules! ffi_from {
+    ($($variant:ident($ty:ty)),*) => {$(
+        impl From<$ty> for FfiError {
+            fn from(e: $ty) -> Self {
+                FfiError::$variant(e)
+            }
+        }
+    )*};
+}
+ffi_from!(
+    Dht(crate::dht::DhtError),
+    Peer(crate::peer::PeerError),
+    Manifest(crate::manifest::ManifestError),
+    Transport(crate::transport::TransportError)
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpp_gets_the_whole_chain_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use");
+        let e: FfiError = crate::peer::PeerError::Bind {
+            addr: "127.0.0.1:1".into(),
+            source: io,
+        }
+        .into();
+        assert_eq!(
+            e.to_string(),
+            "cannot listen on 127.0.0.1:1: address in use"
+        );
+        assert!(std::error::Error::source(&e).is_none());
+    }
 }

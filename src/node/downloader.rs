@@ -386,7 +386,7 @@ impl Shared {
                 self.requeue(id, Some(peer));
             }
             Err(e @ (PeerError::NotFound(_) | PeerError::Refused(_))) => {
-                tracing::debug!(%peer, "blob {id}: {e}");
+                tracing::debug!(%peer, "blob {id}: {}", crate::error::ErrorChain(&e));
                 self.requeue(id, Some(peer));
             }
             // The connection broke or stalled: the worker ends; others take the blob.
@@ -716,7 +716,12 @@ async fn worker(
     .await
     {
         Ok(Ok(f)) => f,
-        Ok(Err(e)) => return (peer, WorkerEnd::Lost(format!("cannot connect: {e}"))),
+        Ok(Err(e)) => {
+            return (
+                peer,
+                WorkerEnd::Lost(format!("cannot connect: {}", crate::error::ErrorChain(&e))),
+            )
+        }
         Err(_) => return (peer, WorkerEnd::Lost("connect timed out".into())),
     };
     shared.set_connected(peer, true);
@@ -729,7 +734,7 @@ async fn worker(
                     let _ = found.send(addrs);
                 }
             }
-            Err(e) => tracing::debug!(%peer, "FIND_PEERS: {e}"),
+            Err(e) => tracing::debug!(%peer, "FIND_PEERS: {}", crate::error::ErrorChain(&e)),
         }
     }
     let banned = AtomicBool::new(false);

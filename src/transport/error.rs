@@ -41,7 +41,7 @@ pub enum TransportError {
     #[error("unknown message type 0x{0:02x}")]
     UnknownType(u8),
     /// A REQUEST or FIND_PEERS payload (or an id inside JSON) that is not 64 lowercase hex.
-    #[error("{message}: invalid blob id: {source}")]
+    #[error("{message}: invalid blob id")]
     BadId {
         /// The message concerned.
         message: &'static str,
@@ -81,6 +81,6 @@ pub enum TransportError {
     #[error("connection closed by peer")]
     Closed,
     /// A socket error.
-    #[error("i/o: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
