@@ -8,11 +8,15 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use megatorrent::blob::BlobStore;
 use megatorrent::dht::{DhtClient, DhtConfig, DhtError, PartsTarget, PutOptions, TransportFetcher};
-use megatorrent::id::{decode_hex_array, BlobId};
+use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
 use megatorrent::manifest::SignedManifest;
 
-use super::download::{client_config, read_key};
+use serde_json::json;
+
+use super::download::client_config;
+use super::json::{self, JsonFlag};
+use super::keys::{parse_pubkey, ReadKeyArgs};
 
 /// DHT commands (PROTOCOL.md section 4).
 #[derive(Subcommand)]
@@ -74,16 +78,18 @@ pub struct PutArgs {
 #[derive(Args)]
 pub struct GetArgs {
     /// The channel's public key (64 hex).
-    #[arg(value_name = "PUBKEY")]
-    pubkey: String,
+    #[arg(value_name = "PUBKEY", value_parser = parse_pubkey)]
+    pubkey: [u8; 32],
     /// Sub-channel name.
     #[arg(long, value_name = "TEXT")]
     salt: Option<String>,
-    /// Read key (64 hex) of a private channel: print the decrypted content.
-    #[arg(long, value_name = "HEX")]
-    read_key: Option<String>,
+    /// With a read key of a private channel: print the decrypted content.
+    #[command(flatten)]
+    read_key: ReadKeyArgs,
     #[command(flatten)]
     bootstrap: Bootstrap,
+    #[command(flatten)]
+    json: JsonFlag,
 }
 
 /// Arguments of `dht announce`.
@@ -107,6 +113,8 @@ pub struct PeersArgs {
     blob: String,
     #[command(flatten)]
     bootstrap: Bootstrap,
+    #[command(flatten)]
+    json: JsonFlag,
 }
 
 /// Run a `dht` subcommand.
@@ -226,8 +234,8 @@ async fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
-    let key = decode_hex_array::<32>(&args.pubkey).context("bad PUBKEY")?;
-    let read_key = read_key(args.read_key.as_deref())?;
+    let key = args.pubkey;
+    let read_key = args.read_key.get()?;
     let salt = args.salt.unwrap_or_default();
     // Parts of a pointer record come from the peers that announced them.
     let dht = client(&args.bootstrap)?
@@ -236,14 +244,27 @@ async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
         .get_manifest(&key, salt.as_bytes())
         .await
         .context("cannot get the channel's manifest")?;
-    match &read_key {
-        Some(key) => {
-            let json = manifest
-                .decrypted_json(key)
-                .context("cannot decrypt the manifest with this read key")?;
-            println!("{json}");
-        }
-        None => println!("{}", manifest.as_str()),
+    let text = match &read_key {
+        Some(key) => manifest
+            .decrypted_json(key)
+            .context("cannot decrypt the manifest with this read key")?
+            .to_string(),
+        None => manifest.as_str().to_owned(),
+    };
+    if args.json.json {
+        // The manifest (or its decrypted content) as a JSON value, not a string in a string.
+        let value: serde_json::Value =
+            serde_json::from_str(&text).context("the manifest is not JSON")?;
+        json::emit(&json!({
+            "public_key": hex::encode(key),
+            "salt": salt,
+            "sequence": manifest.sequence(),
+            "private": manifest.is_private(),
+            "decrypted": read_key.is_some(),
+            "manifest": value,
+        }))?;
+    } else {
+        println!("{text}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -259,8 +280,25 @@ async fn announce(args: AnnounceArgs) -> anyhow::Result<ExitCode> {
 async fn peers(args: PeersArgs) -> anyhow::Result<ExitCode> {
     let blob = BlobId::from_hex(&args.blob).context("bad BLOBID")?;
     let dht = client(&args.bootstrap)?;
-    for peer in dht.find_blob_peers(&blob).await {
-        println!("{peer}");
+    let peers = dht.find_blob_peers(&blob).await;
+    if peers.is_empty() && dht.known_nodes().await == 0 {
+        bail!(
+            "no DHT node answered at {}",
+            args.bootstrap.bootstrap.join(", ")
+        );
+    }
+    if args.json.json {
+        for peer in &peers {
+            json::event("peer", json!({ "peer": peer.to_string() }))?;
+        }
+        json::event(
+            "done",
+            json!({ "blob": blob.to_hex(), "peers": peers.len() }),
+        )?;
+    } else {
+        for peer in peers {
+            println!("{peer}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 failure (one `error: ...` line on stderr: what failed, then each
 //! cause once, joined by ": "), 2 usage error (clap).
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -11,7 +12,10 @@ mod blobs;
 mod demo;
 mod dht;
 mod download;
+mod interrupt;
+pub mod json;
 mod keygen;
+mod keys;
 mod manifest;
 mod peer;
 mod progress;
@@ -55,6 +59,14 @@ enum Command {
     Download(download::DownloadArgs),
     /// The whole protocol on 127.0.0.1 in one command (local DHT, seeders, a subscriber).
     Demo(demo::DemoArgs),
+    /// Print a shell completion script on stdout (installed by nothing: see the README).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout (installed by nothing: see the README).
+    Man,
 }
 
 /// Parse the command line, run the command, map its outcome to an exit code.
@@ -73,6 +85,19 @@ pub fn main() -> ExitCode {
         Command::Publish(args) => publish::run(args),
         Command::Download(args) => download::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "megatorrent",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            .render(&mut std::io::stdout())
+            .context("cannot write the man page")
+            .map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use megatorrent::blob::BlobStore;
 use megatorrent::error::chain;
-use megatorrent::id::{decode_hex_array, BlobId};
+use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
 use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, PeerError, ServerConfig};
 use std::io::Write;
@@ -48,7 +48,7 @@ fn parse_blob_id(s: &str) -> Result<BlobId, String> {
 }
 
 fn parse_pubkey(s: &str) -> Result<[u8; 32], String> {
-    decode_hex_array::<32>(s).map_err(|e| format!("invalid public key: {e}"))
+    super::keys::parse_pubkey(s)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
