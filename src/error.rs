@@ -46,7 +46,7 @@ pub fn chain(error: &dyn Error) -> String {
 
 /// The OS error of `e` without the temporary file's path that `tempfile` appends to it
 /// ("... at path \"/dir/.tmpXyZ\""): callers name the file the user asked for instead.
-pub(crate) fn without_temp_path(e: std::io::Error) -> std::io::Error {
+pub fn without_temp_path(e: std::io::Error) -> std::io::Error {
     let text = e.to_string();
     match text.rfind(" at path ") {
         Some(end) if e.get_ref().is_some() => std::io::Error::new(e.kind(), &text[..end]),

@@ -77,6 +77,14 @@ pub enum BlobError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A file to be written exists with other content and replacing it was not allowed.
+    #[error(
+        "{path} already exists with other content; it was kept (allow overwriting to replace it)"
+    )]
+    Exists {
+        /// The existing file.
+        path: PathBuf,
+    },
     /// Error reading the content being ingested from a caller's reader.
     #[error("reading {name:?}")]
     Read {

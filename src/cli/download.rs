@@ -32,6 +32,10 @@ pub struct DownloadArgs {
     /// Blob store folder (created if missing); blobs already there are not fetched again.
     #[arg(long, value_name = "DIR")]
     blobs: PathBuf,
+    /// Replace existing files whose content differs (by default such a file is kept and
+    /// the download fails, naming it; a file with the same content is fine).
+    #[arg(long)]
+    overwrite: bool,
     #[command(flatten)]
     channel: ChannelArgs,
     #[command(flatten)]
@@ -151,7 +155,10 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             let view = ProgressView::new(as_json);
-            let opts = DownloadOptions::default();
+            let opts = DownloadOptions {
+                overwrite: args.overwrite,
+                ..DownloadOptions::default()
+            };
             let downloader =
                 Downloader::new(store.clone(), Some(dht), opts).with_events(view.event_fn());
             let outcome = downloader

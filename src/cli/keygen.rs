@@ -55,9 +55,8 @@ fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         );
     }
     // tempfile creates the file with mode 0600, so the key is never readable by others.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| std::io::Error::new(e.kind(), "cannot create a file in this folder"))
-        .with_context(|| dir.display().to_string())?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(megatorrent::error::without_temp_path)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist_noclobber(path).map_err(|e| e.error)?;

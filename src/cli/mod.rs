@@ -86,18 +86,23 @@ pub fn main() -> ExitCode {
         Command::Download(args) => download::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Completions { shell } => {
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
             clap_complete::generate(
                 shell,
                 &mut <Cli as clap::CommandFactory>::command(),
                 "megatorrent",
-                &mut std::io::stdout(),
+                &mut script,
             );
-            Ok(ExitCode::SUCCESS)
+            write_stdout(&script)
         }
-        Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-            .render(&mut std::io::stdout())
-            .context("cannot write the man page")
-            .map(|()| ExitCode::SUCCESS),
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .context("cannot render the man page")
+                .and_then(|()| write_stdout(&page))
+        }
     };
     match outcome {
         Ok(code) => code,
@@ -107,6 +112,15 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A `--log` value must be a valid filter: a typo is a usage error, not silently `warn`.

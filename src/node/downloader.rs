@@ -113,6 +113,9 @@ pub struct DownloadOptions {
     pub round_delay: Duration,
     /// Peers to try besides those discovered.
     pub peers: Vec<SocketAddr>,
+    /// Replace an existing file whose content differs. Off by default: such a file is kept
+    /// and the download fails with [`BlobError::Exists`] (identical content is fine).
+    pub overwrite: bool,
 }
 
 impl Default for DownloadOptions {
@@ -127,6 +130,7 @@ impl Default for DownloadOptions {
             rounds: 3,
             round_delay: Duration::from_secs(1),
             peers: Vec::new(),
+            overwrite: false,
         }
     }
 }
@@ -454,7 +458,8 @@ impl Downloader {
         // Blobs already in the store go into place first (each hashed before it is
         // decrypted); a damaged one is removed and joins the blobs to fetch.
         let start = Instant::now();
-        let writer = FileWriter::new(out_dir, files);
+        let mut writer = FileWriter::new(out_dir, files);
+        writer.overwrite = self.opts.overwrite;
         let (writer, damaged, completed) = {
             let store = self.store.clone();
             tokio::task::spawn_blocking(move || {
@@ -812,6 +817,8 @@ struct Slot {
 /// are removed when this is dropped.
 struct FileWriter {
     dir: PathBuf,
+    /// Replace existing files with other content (else refuse: see `complete`).
+    overwrite: bool,
     files: Vec<FileEntry>,
     places: HashMap<BlobId, Vec<Place>>,
     slots: Mutex<Vec<Slot>>,
@@ -840,6 +847,7 @@ impl FileWriter {
         }
         Self {
             dir: dir.to_owned(),
+            overwrite: false,
             files,
             places,
             slots: Mutex::new(slots),
@@ -940,11 +948,15 @@ impl FileWriter {
             // Next to its destination, so the final rename never crosses file systems.
             let dest = destination(&self.dir, &self.files[file])?;
             let parent = dest.parent().unwrap_or(&self.dir);
-            let tmp = tempfile::Builder::new()
-                .prefix(".megatorrent-")
-                .suffix(".part")
+            let mut builder = tempfile::Builder::new();
+            builder.prefix(".megatorrent-").suffix(".part");
+            // An ordinary file once in place: 0666 less the umask, as `reassemble` writes,
+            // not the owner-only mode of temporary files.
+            #[cfg(unix)]
+            builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+            let tmp = builder
                 .tempfile_in(parent)
-                .map_err(Self::io(parent))?;
+                .map_err(|e| Self::io(parent)(crate::error::without_temp_path(e)))?;
             slot.tmp = Some(tmp);
         }
         match &slot.tmp {
@@ -970,6 +982,11 @@ impl FileWriter {
             });
         }
         tmp.as_file().sync_all().map_err(Self::io(&path))?;
+        // A file the user has is never replaced by other content unless asked to; the
+        // temporary file goes when `tmp` drops.
+        if !self.overwrite && !same_or_absent(&path, tmp.path()).map_err(Self::io(&path))? {
+            return Err(BlobError::Exists { path });
+        }
         tmp.persist(&path).map_err(|e| Self::io(&path)(e.error))?;
         self.lock()[file].done = Some(path.clone());
         Ok(Some(path))
@@ -1054,6 +1071,31 @@ fn distinct_files(content: &ManifestContent) -> Result<Vec<FileEntry>, NodeError
         }
     }
     Ok(files)
+}
+
+/// True when nothing is at `existing`, or a file with exactly the bytes of `new` is.
+fn same_or_absent(existing: &Path, new: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut a = match std::fs::File::open(existing) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    let mut b = std::fs::File::open(new)?;
+    if a.metadata()?.len() != b.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = a.read(&mut x)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        b.read_exact(&mut y[..n])?;
+        if x[..n] != y[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 #[cfg(test)]
