@@ -23,4 +23,5 @@ pub mod identity;
 pub mod manifest;
 pub mod node;
 pub mod peer;
+mod rng;
 pub mod transport;

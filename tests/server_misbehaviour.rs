@@ -9,7 +9,7 @@ mod common;
 use megatorrent::id::BlobId;
 use megatorrent::peer::{CloseReason, ServerConfig};
 use megatorrent::transport::{Message, Transport, TransportError};
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

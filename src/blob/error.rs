@@ -98,7 +98,7 @@ pub enum BlobError {
     Store(#[from] StoreError),
     /// The operating system's random number generator failed, so no key could be made.
     #[error("random number generator failed")]
-    Random(#[source] rand::Error),
+    Random(#[source] rand::rngs::SysError),
     /// The AEAD refused to encrypt (it only does so for inputs far larger than a chunk).
     #[error("chunk encryption failed")]
     Seal,
