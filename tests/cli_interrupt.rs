@@ -13,7 +13,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use common::cli::{lines, run_within, wait_within, BIN};
-use rand::RngCore;
+use rand::Rng;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -150,7 +150,7 @@ fn blob_count(store: &Path) -> usize {
 
 fn random_file(path: &Path, len: usize) -> Vec<u8> {
     let mut data = vec![0u8; len];
-    rand::thread_rng().fill_bytes(&mut data);
+    rand::rng().fill_bytes(&mut data);
     std::fs::write(path, &data).unwrap();
     data
 }
