@@ -504,7 +504,7 @@ async fn serve_connection(
                 (None, None)
             }
             Err(e) if msg_type == MessageType::Hello as u8 => {
-                tracing::debug!(%peer, "ignored a HELLO: {e}");
+                tracing::debug!(%peer, "ignored a HELLO: {}", crate::error::ErrorChain(&e));
                 (None, None)
             }
             Err(e) => {
@@ -630,7 +630,7 @@ fn dht_query(payload: &[u8], peer: SocketAddr, shared: &Shared) -> Option<Job> {
             None
         }
         Err(e) => {
-            tracing::debug!(%peer, "ignored a DHT_QUERY: {e}");
+            tracing::debug!(%peer, "ignored a DHT_QUERY: {}", crate::error::ErrorChain(&e));
             None
         }
     }
