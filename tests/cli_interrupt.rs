@@ -193,9 +193,20 @@ fn interrupted_ingest_exits_130_and_leaves_nothing() {
         std::thread::sleep(Duration::from_millis(20));
     }
     signal(&ingest.child, "-INT");
-    // The reader sees the signal at its next read.
-    let _ = writer.write_all(&chunk);
-    let code = ingest.exit_code(Duration::from_secs(30));
+    // The reader sees the signal at its next read: keep feeding it (the flag is raised by
+    // another thread, so a read may still pass just after the signal) until it exits.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Ok(Some(status)) = ingest.child.try_wait() {
+            break status.code().unwrap_or(-1);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ingest did not stop after SIGINT"
+        );
+        let _ = writer.write_all(&chunk[..4096]);
+        std::thread::sleep(Duration::from_millis(20));
+    };
     drop(writer);
     assert_eq!(code, 130);
     ingest.err_line("interrupted");
