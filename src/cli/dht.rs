@@ -169,6 +169,8 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
         ..DhtConfig::default()
     };
     let dht = DhtClient::start(&cfg)?;
+    // Watched before the first line: a script may answer it with a signal.
+    let stop = StopSignals::new()?;
     println!("dht listening {}", dht.local_addr().await);
     if !args.bootstrap.is_empty() {
         // A node whose bootstrap nodes are all unreachable still serves whoever contacts it.
@@ -179,18 +181,33 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    wait_for_shutdown().await?;
+    stop.wait().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_shutdown() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, watched from creation on.
+pub struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Start watching both.
+    pub fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
     }
-    Ok(())
+
+    /// Until one of them arrives.
+    pub async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 async fn put(args: PutArgs) -> anyhow::Result<ExitCode> {

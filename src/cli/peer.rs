@@ -78,6 +78,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let server = BlobServer::bind(args.listen.as_str(), store, config).await?;
         let handle = server.spawn()?;
+        // Watched before the first line: a script may answer it with a signal.
+        let stop = super::dht::StopSignals::new()?;
         let mut stdout = std::io::stdout();
         writeln!(stdout, "listening {}", handle.local_addr())?;
         if !args.bootstrap.is_empty() {
@@ -89,21 +91,10 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             writeln!(stdout, "dht listening {dht_addr} id {}", hex::encode(id))?;
         }
         stdout.flush()?;
-        wait_for_stop_signal().await?;
+        stop.wait().await;
         handle.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
 }
 
 /// Fetch every id; fail (exit 1) naming each blob that could not be fetched.

@@ -88,21 +88,22 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     );
     let store = BlobStore::open(&args.blobs).context("cannot open the blob store")?;
     let as_json = args.json.json;
-    if as_json {
-        json::event(
-            "public_key",
-            json!({ "public_key": identity.public_key_hex() }),
-        )?;
-    } else {
-        let mut stdout = std::io::stdout();
-        writeln!(stdout, "public key {}", identity.public_key_hex())?;
-        stdout.flush()?;
-    }
     runtime()?.block_on(async {
         // Watch the signals from the start: the ingest polls `stop`, the rest waits on `rx`.
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, mut rx) = tokio::sync::watch::channel(false);
         let mut signals = StopSignals::new()?;
+        // The first line comes once the signals are watched: scripts may answer it with one.
+        if as_json {
+            json::event(
+                "public_key",
+                json!({ "public_key": identity.public_key_hex() }),
+            )?;
+        } else {
+            let mut stdout = std::io::stdout();
+            writeln!(stdout, "public key {}", identity.public_key_hex())?;
+            stdout.flush()?;
+        }
         {
             let stop = stop.clone();
             tokio::spawn(async move {
