@@ -70,23 +70,22 @@ pub enum BlobError {
         found: &'static str,
     },
     /// File-system error on an input or output file.
-    #[error("{path}")]
+    #[error("{path}: {source}")]
     Io {
         /// The file or folder concerned.
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A file to be written exists with other content and replacing it was not allowed.
-    #[error(
-        "{path} already exists with other content; it was kept (allow overwriting to replace it)"
-    )]
-    Exists {
-        /// The existing file.
+    /// A different file is already where a file was to be written, and replacing it was not
+    /// asked for: it is left as it was.
+    #[error("{path} already exists with different content (not replaced)")]
+    DestinationExists {
+        /// The file that is in the way.
         path: PathBuf,
     },
     /// Error reading the content being ingested from a caller's reader.
-    #[error("reading {name:?}")]
+    #[error("reading {name:?}: {source}")]
     Read {
         /// The name the content is ingested under.
         name: String,
@@ -97,8 +96,8 @@ pub enum BlobError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The operating system's random number generator failed, so no key could be made.
-    #[error("random number generator failed")]
-    Random(#[source] rand::rngs::SysError),
+    #[error("random number generator failed: {0}")]
+    Random(rand::rngs::SysError),
     /// The AEAD refused to encrypt (it only does so for inputs far larger than a chunk).
     #[error("chunk encryption failed")]
     Seal,

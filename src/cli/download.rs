@@ -155,10 +155,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             let view = ProgressView::new(as_json);
-            let opts = DownloadOptions {
-                overwrite: args.overwrite,
-                ..DownloadOptions::default()
-            };
+            let opts = DownloadOptions::default().overwrite(args.overwrite);
             let downloader =
                 Downloader::new(store.clone(), Some(dht), opts).with_events(view.event_fn());
             let outcome = downloader

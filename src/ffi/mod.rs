@@ -10,13 +10,15 @@ mod bridge;
 mod channel;
 mod dht;
 mod engine;
+mod error;
 mod manifest;
 mod panic;
 mod queue;
 
-/// Why a bridge call failed. Its message is what C++ receives in `rust::Error::what()`: the
-/// whole cause chain on one line, each cause once (see [`crate::error`]). It is the end of the
-/// chain on this side of the boundary, so it returns no `source()`.
+/// Why a bridge call failed. Its message is what C++ receives in `rust::Error::what()` or an
+/// event's `message`: the whole cause chain on one line, each cause once (see
+/// [`crate::error`]); it is the end of the chain on this side of the boundary, so it returns no
+/// `source()`. Its kind (`error.rs`) is what C++ receives in an event's `kind`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FfiError {
@@ -38,6 +40,12 @@ pub enum FfiError {
     /// The secure channel failed (handshake, frame, or closed).
     #[error("{}", crate::error::ErrorChain(.0))]
     Transport(crate::transport::TransportError),
+    /// An identity (key pair or identity file) was refused.
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Identity(crate::identity::IdentityError),
+    /// The blob store failed.
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Store(crate::blob::StoreError),
     /// An argument from C++ was malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -58,7 +66,9 @@ ffi_from!(
     Dht(crate::dht::DhtError),
     Peer(crate::peer::PeerError),
     Manifest(crate::manifest::ManifestError),
-    Transport(crate::transport::TransportError)
+    Transport(crate::transport::TransportError),
+    Identity(crate::identity::IdentityError),
+    Store(crate::blob::StoreError)
 );
 
 #[cfg(test)]
