@@ -224,16 +224,26 @@ async fn no_nodes_is_a_typed_error() {
     timeout(TEST_LIMIT, async {
         let lonely = client(&[]);
         let id = Identity::from_seed(&[7; 32]);
-        assert!(matches!(
-            lonely
-                .put_manifest(&id, &manifest(&id, 1, 1), &PutOptions::default())
-                .await,
-            Err(DhtError::NoNodes)
-        ));
-        assert!(matches!(
-            lonely.get_manifest(&id.public_key_bytes(), b"").await,
-            Err(DhtError::NotFound)
-        ));
+        // No node ever answered: said as such, not as "no record" or a bare "no nodes".
+        let put = lonely
+            .put_manifest(&id, &manifest(&id, 1, 1), &PutOptions::default())
+            .await;
+        assert!(
+            matches!(&put, Err(DhtError::NoNodeAnswered { bootstrap }) if bootstrap.is_empty()),
+            "{put:?}"
+        );
+        let got = lonely.get_manifest(&id.public_key_bytes(), b"").await;
+        assert!(
+            matches!(&got, Err(DhtError::NoNodeAnswered { .. })),
+            "{got:?}"
+        );
+        // Bootstrap nodes that never answer are named.
+        let deaf = client(&["127.0.0.1:9".to_string()]);
+        let err = deaf
+            .get_manifest(&id.public_key_bytes(), b"")
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "no DHT node answered at 127.0.0.1:9");
     })
     .await
     .unwrap();

@@ -40,7 +40,7 @@ pub const DEFAULT_BOOTSTRAP: [&str; 3] = [
 #[non_exhaustive]
 pub enum DhtError {
     /// The UDP socket could not be bound.
-    #[error("cannot start the DHT node on {addr}: {source}")]
+    #[error("cannot start the DHT node on {addr}")]
     Bind {
         /// Requested address.
         addr: SocketAddrV4,
@@ -66,7 +66,7 @@ pub enum DhtError {
     #[error("the manifest's publicKey is not the publishing identity's key")]
     KeyMismatch,
     /// The manifest inside a record is invalid.
-    #[error("invalid manifest: {0}")]
+    #[error("invalid manifest")]
     InvalidManifest(#[source] ManifestError),
     /// The manifest inside a record does not match the record.
     #[error("the manifest's {field} differs from the record's")]
@@ -106,9 +106,16 @@ pub enum DhtError {
     /// No item was found for the key and salt.
     #[error("no record found for this key and salt")]
     NotFound,
+    /// No DHT node ever answered: the bootstrap nodes are unreachable (or none were given), so
+    /// nothing could be looked up or stored.
+    #[error("no DHT node answered at {}", bootstrap_list(.bootstrap))]
+    NoNodeAnswered {
+        /// The bootstrap nodes that were tried (`HOST:PORT`).
+        bootstrap: Vec<String>,
+    },
     /// Items were found but none was valid; the reason is that of the most recent one.
-    #[error("no valid record found: {0}")]
-    NoValidRecord(Box<DhtError>),
+    #[error("no valid record found")]
+    NoValidRecord(#[source] Box<DhtError>),
     /// Only records older than one already seen were found.
     #[error("only sequence {found} found, lower than sequence {seen} already seen")]
     Stale {
@@ -145,6 +152,14 @@ pub enum DhtError {
         /// What went wrong.
         reason: String,
     },
+}
+
+fn bootstrap_list(nodes: &[String]) -> String {
+    if nodes.is_empty() {
+        "(no bootstrap node given)".into()
+    } else {
+        nodes.join(", ")
+    }
 }
 
 /// Configuration of a [`DhtClient`].
@@ -215,7 +230,7 @@ impl PartFetcher for StoreFetcher {
             match self.0.get_verified(&id) {
                 Ok(Some(bytes)) => Ok(bytes),
                 Ok(None) => Err(FetchError("not in the local store".into())),
-                Err(e) => Err(FetchError(e.to_string())),
+                Err(e) => Err(FetchError(crate::error::chain(&e))),
             }
         })
     }
@@ -242,7 +257,7 @@ pub struct PutOptions<'a> {
 }
 
 /// How a manifest was published.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PutReport {
     /// The record's DHT target.
     pub target: [u8; 20],
@@ -250,6 +265,21 @@ pub struct PutReport {
     pub stored_at: u32,
     /// The parts of a pointer record (empty for an inline record).
     pub parts: Vec<BlobId>,
+}
+
+impl std::fmt::Debug for PutReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            target,
+            stored_at,
+            parts,
+        } = self;
+        f.debug_struct("PutReport")
+            .field("target", &crate::id::HexDebug(target))
+            .field("stored_at", stored_at)
+            .field("parts", parts)
+            .finish()
+    }
 }
 
 type SeenKey = ([u8; 32], Vec<u8>);
@@ -265,6 +295,7 @@ pub struct DhtClient {
     // Serializes state-file writes; each writer snapshots under it, so the file never goes back.
     save_lock: Arc<Mutex<()>>,
     hints: Arc<Mutex<HintRegistry>>,
+    bootstrap: Arc<Vec<String>>,
 }
 
 /// Where gossiped sequences go: the live subscriptions of each key.
@@ -326,7 +357,8 @@ fn save_state(path: &Path, seen: &HashMap<SeenKey, u64>) -> Result<(), DhtError>
     let text = serde_json::to_vec(&map).map_err(|e| err(e.to_string()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     // Write then rename: a crash never leaves a truncated state file.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.to_string()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| err(crate::error::without_temp_path(e).to_string()))?;
     tmp.write_all(&text).map_err(|e| err(e.to_string()))?;
     tmp.as_file().sync_all().map_err(|e| err(e.to_string()))?;
     tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
@@ -413,6 +445,7 @@ impl DhtClient {
             state_file,
             save_lock: Arc::default(),
             hints: Arc::default(),
+            bootstrap: Arc::new(bootstrap),
         })
     }
 
@@ -430,6 +463,23 @@ impl DhtClient {
     /// Wait for the bootstrap lookup; true when some node answered.
     pub async fn bootstrapped(&self) -> bool {
         self.dht.bootstrapped().await
+    }
+
+    /// How many nodes this node's routing table holds: nodes that answered it (0 when no
+    /// bootstrap node ever did).
+    pub async fn known_nodes(&self) -> usize {
+        self.dht.to_bootstrap().await.len()
+    }
+
+    /// `error`, unless no node ever answered: then [`DhtError::NoNodeAnswered`], which says why.
+    async fn or_unreachable(&self, error: DhtError) -> DhtError {
+        if self.known_nodes().await == 0 {
+            DhtError::NoNodeAnswered {
+                bootstrap: self.bootstrap.to_vec(),
+            }
+        } else {
+            error
+        }
     }
 
     /// The underlying `mainline` node.
@@ -494,10 +544,16 @@ impl DhtClient {
             Some(c) => Some(i64::try_from(c).map_err(|_| DhtError::CasMismatch { cas: c })?),
             None => None,
         };
-        self.dht
-            .put_mutable(record.to_mainline(), cas_i64)
-            .await
-            .map_err(|e| map_put_error(e, seq, cas))
+        match self.dht.put_mutable(record.to_mainline(), cas_i64).await {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => {
+                let error = map_put_error(e, seq, cas);
+                Err(match error {
+                    DhtError::NoNodes | DhtError::NotStored => self.or_unreachable(error).await,
+                    other => other,
+                })
+            }
+        }
     }
 
     /// Publish `manifest` under `identity`'s key (and `opts.salt`): inline when it fits in one
@@ -553,7 +609,7 @@ impl DhtClient {
             .collect()
             .await;
         if items.is_empty() {
-            return Err(DhtError::NotFound);
+            return Err(self.or_unreachable(DhtError::NotFound).await);
         }
         // Most recent first; the same item comes from several nodes.
         items.sort_by(|a, b| b.seq().cmp(&a.seq()).then(b.value().cmp(a.value())));
@@ -571,7 +627,7 @@ impl DhtClient {
                     return Ok(manifest);
                 }
                 Err(e) => {
-                    tracing::debug!(seq = item.seq(), error = %e, "DHT record refused");
+                    tracing::debug!(seq = item.seq(), error = %crate::error::ErrorChain(&e), "DHT record refused");
                     first_error.get_or_insert(e);
                 }
             }
@@ -647,11 +703,14 @@ impl DhtClient {
 
     /// Announce (BEP 5) that this host serves `blob` on TCP `port`.
     pub async fn announce_blob(&self, blob: &BlobId, port: u16) -> Result<(), DhtError> {
-        self.dht
+        match self
+            .dht
             .announce_peer(Id::from(blob.info_hash()), Some(port))
             .await
-            .map(|_| ())
-            .map_err(map_query_error)
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.or_unreachable(map_query_error(e)).await),
+        }
     }
 
     /// Peers that announced `blob`, deduplicated, in the order found.

@@ -83,7 +83,7 @@ pub enum RecordError {
 }
 
 /// A decoded record value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum RecordValue {
     /// The manifest's own bytes (not yet validated as a manifest).
     Inline(Vec<u8>),
@@ -92,7 +92,7 @@ pub enum RecordValue {
 }
 
 /// Names the parts of a manifest too large for one record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PointerRecord {
     /// The manifest's publicKey.
     pub public_key: [u8; 32],
@@ -105,6 +105,36 @@ pub struct PointerRecord {
     pub size: u64,
     /// 1: `parts` are the manifest's parts; 2: `parts` are index parts listing them.
     pub levels: u64,
+}
+
+impl std::fmt::Debug for RecordValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // Manifest text is JSON: show it as text, not as a list of byte values.
+            Self::Inline(bytes) => f
+                .debug_tuple("Inline")
+                .field(&String::from_utf8_lossy(bytes))
+                .finish(),
+            Self::Pointer(p) => f.debug_tuple("Pointer").field(p).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for PointerRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            public_key,
+            sequence,
+            parts,
+            size,
+        } = self;
+        f.debug_struct("PointerRecord")
+            .field("public_key", &crate::id::HexDebug(public_key))
+            .field("sequence", sequence)
+            .field("parts", parts)
+            .field("size", size)
+            .finish()
+    }
 }
 
 #[derive(Serialize, Deserialize)]

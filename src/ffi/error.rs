@@ -44,6 +44,7 @@ impl Kind for DhtError {
             // Binding the UDP socket, reaching nodes, nodes refusing or losing the item.
             Self::Bind { .. }
             | Self::NoNodes
+            | Self::NoNodeAnswered { .. }
             | Self::NotStored
             | Self::Rejected { .. }
             | Self::LowerSeq { .. }

@@ -93,7 +93,9 @@ impl Seeding {
                         Ok(()) => {
                             rounds.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(e) => tracing::warn!("re-announce failed: {e}"),
+                        Err(e) => {
+                            tracing::warn!("re-announce failed: {}", crate::error::ErrorChain(&e))
+                        }
                     }
                 }
             })
@@ -165,7 +167,7 @@ async fn announce_all(
         match set.join_next().await {
             Some(Ok(Ok(()))) => ok += 1,
             Some(Ok(Err(e))) => {
-                tracing::debug!("announce failed: {e}");
+                tracing::debug!("announce failed: {}", crate::error::ErrorChain(&e));
                 first_err.get_or_insert(e);
             }
             Some(Err(e)) => return Err(e.into()),
@@ -391,7 +393,9 @@ pub async fn publish_entries(
                         reputs.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(nodes = r.stored_at, "manifest re-put");
                     }
-                    Err(e) => tracing::warn!("manifest re-put failed: {e}"),
+                    Err(e) => {
+                        tracing::warn!("manifest re-put failed: {}", crate::error::ErrorChain(&e))
+                    }
                 }
             }
         })
@@ -447,7 +451,8 @@ fn record_sequence(
     *entry = (*entry).max(sequence);
     let text = serde_json::to_vec(&state).map_err(|e| err(e.to_string()))?;
     // Write then rename: a crash never leaves a truncated record.
-    let mut tmp = tempfile::NamedTempFile::new_in(store.dir()).map_err(|e| err(e.to_string()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(store.dir())
+        .map_err(|e| err(crate::error::without_temp_path(e).to_string()))?;
     tmp.write_all(&text).map_err(|e| err(e.to_string()))?;
     tmp.persist(&path).map_err(|e| err(e.error.to_string()))?;
     Ok(())
