@@ -127,12 +127,14 @@ impl std::fmt::Debug for PointerRecord {
             sequence,
             parts,
             size,
+            levels,
         } = self;
         f.debug_struct("PointerRecord")
             .field("public_key", &crate::id::HexDebug(public_key))
             .field("sequence", sequence)
             .field("parts", parts)
             .field("size", size)
+            .field("levels", levels)
             .finish()
     }
 }
