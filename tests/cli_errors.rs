@@ -141,6 +141,7 @@ fn debug_output_shows_keys_as_hex() {
         sequence: 1,
         parts: Vec::new(),
         size: 1,
+        levels: 1,
     });
     let opts = ConnectOptions {
         expect_identity: Some(key),
