@@ -109,3 +109,75 @@ for c in b["from_spec"]:
     salt = bytes.fromhex(c["salt_hex"])
     value = c["value_bencoded"].split(":", 1)[1].encode()
     put("bep44_signed_data", struct.pack(">q", c["seq"]) + bytes([len(salt)]) + salt + value)
+
+# Folders (extension, PROTOCOL.md 2.1): entries with `path`, valid and hostile, signed by the
+# target (mode 1) so the fuzzer starts past the signature check.
+small = json.loads(vec("manifests", "plain-small.json"))
+item = small["collections"][0]["items"][0]
+for paths in (
+    [["photos", "2024"], ["photos"]],
+    [[".."], []],
+    [["a/b"], []],
+    [[""], []],
+    [["d"], ["d"]],
+    [[], ["x"]],
+):
+    items = []
+    for i, p in enumerate(paths):
+        entry = dict(item)
+        if p:
+            entry["path"] = p
+        if paths == [[], ["x"]] and i == 0:
+            entry["name"] = "x"
+        items.append(entry)
+    m = {k: v for k, v in small.items() if k != "signature"}
+    m["collections"] = [{"title": "folders", "items": items}]
+    put("manifest_verify", b"\x01" + compact(m))
+
+# Two-level pointer records (extension, PROTOCOL.md 4): a record whose one index part lists
+# the manifest's parts, and what `pointer_fetch` serves for it.
+def two_level(parts, size, levels=2):
+    return compact({
+        "publicKey": head["publicKey"],
+        "sequence": head["sequence"],
+        "manifestParts": parts,
+        "size": size,
+        "levels": levels,
+    })
+
+
+data = [bytes([i]) * 1048576 for i in range(2)] + [b"tail"]
+data_ids = [hashlib.sha256(d).hexdigest() for d in data]
+index_part = compact(data_ids)
+index_id = hashlib.sha256(index_part).hexdigest()
+size = sum(len(d) for d in data)
+put("dht_record", two_level([index_id], size))
+put("dht_record", two_level([index_id], size, 3))
+put("dht_record", two_level([index_id, data_ids[0]], size))
+
+
+def fetch_input(record, parts):
+    out = struct.pack(">H", len(record)) + record
+    for p in parts:
+        out += struct.pack(">I", len(p))[1:] + p
+    return out
+
+
+# Small parts keep the seeds small: a 9-byte manifest in three parts of at most 1 MiB.
+small_data = [b"abc", b"def", b"ghi"]
+small_ids = [hashlib.sha256(d).hexdigest() for d in small_data]
+small_index = compact(small_ids)
+small_index_id = hashlib.sha256(small_index).hexdigest()
+put("pointer_fetch", fetch_input(two_level([small_index_id], 9), [small_index] + small_data))
+put("pointer_fetch", fetch_input(compact({
+    "publicKey": head["publicKey"], "sequence": 1, "manifestParts": [small_ids[0]], "size": 3,
+}), [small_data[0]]))
+# A repeated part, and an index part listing an index part (the cycle).
+repeated = compact([small_ids[0], small_ids[0], small_ids[2]])
+put("pointer_fetch", fetch_input(
+    two_level([hashlib.sha256(repeated).hexdigest()], 9), [repeated] + small_data))
+second = compact(small_ids[1:])
+first = compact([small_ids[0], hashlib.sha256(second).hexdigest()])
+put("pointer_fetch", fetch_input(
+    two_level([hashlib.sha256(first).hexdigest(), hashlib.sha256(second).hexdigest()], 9),
+    [first, second] + small_data))

@@ -120,6 +120,36 @@ impl fmt::Debug for BlobId {
     }
 }
 
+/// Debug-prints bytes (a key, a hash) as lowercase hex rather than a list of decimal numbers,
+/// so that logs show ids and keys as everywhere else.
+pub(crate) struct HexDebug<'a>(pub &'a [u8]);
+
+impl fmt::Debug for HexDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+/// Debug-prints an optional key as hex.
+pub(crate) fn hex_opt<const N: usize>(v: &Option<[u8; N]>) -> Option<HexDebug<'_>> {
+    v.as_ref().map(|b| HexDebug(b))
+}
+
+/// Debug-prints a gossip map (public key to sequence) with hex keys.
+pub(crate) struct GossipDebug<'a>(pub &'a Option<std::collections::BTreeMap<[u8; 32], i64>>);
+
+impl fmt::Debug for GossipDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("None"),
+            Some(map) => f
+                .debug_map()
+                .entries(map.iter().map(|(k, v)| (HexDebug(k), v)))
+                .finish(),
+        }
+    }
+}
+
 impl FromStr for BlobId {
     type Err = HexError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -130,6 +160,18 @@ impl FromStr for BlobId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_is_hex() {
+        let key = [0xabu8; 32];
+        assert_eq!(format!("{:?}", HexDebug(&key[..2])), "abab");
+        assert_eq!(format!("{:?}", hex_opt(&Some([1u8, 2]))), "Some(0102)");
+        let gossip = Some([([0x0fu8; 32], 7i64)].into_iter().collect());
+        assert_eq!(
+            format!("{:?}", GossipDebug(&gossip)),
+            format!("{{{}: 7}}", "0f".repeat(32))
+        );
+    }
 
     #[test]
     fn round_trip_and_info_hash() {

@@ -18,7 +18,7 @@ use crate::id::{decode_hex_array, decode_hex_vec, HexError};
 #[non_exhaustive]
 pub enum IdentityError {
     /// Reading or writing the identity file failed.
-    #[error("identity file {path}: {source}")]
+    #[error("identity file {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -32,7 +32,7 @@ pub enum IdentityError {
     #[error("identity file is not valid JSON {{\"publicKey\",\"secretKey\"}}: {0}")]
     Json(String),
     /// A key is not hex of the right length.
-    #[error("{field}: {source}")]
+    #[error("invalid {field}")]
     Hex {
         /// Which key.
         field: &'static str,
@@ -188,7 +188,8 @@ impl Identity {
             _ => Path::new("."),
         };
         // tempfile creates the file with mode 0600 on Unix, so the secret is never world-readable.
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(|e| io_err(crate::error::without_temp_path(e)))?;
         tmp.write_all(text.as_bytes()).map_err(io_err)?;
         tmp.as_file().sync_all().map_err(io_err)?;
         tmp.persist_noclobber(path).map_err(|e| {

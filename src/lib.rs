@@ -17,6 +17,7 @@
 pub mod blob;
 pub mod dht;
 pub mod download;
+pub mod error;
 pub mod ffi;
 pub mod id;
 pub mod identity;

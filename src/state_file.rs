@@ -31,6 +31,16 @@ pub enum StateFileError {
     },
 }
 
+impl StateFileError {
+    /// What went wrong, without the path (for errors that name the file themselves).
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Io { source, .. } => source.to_string(),
+            Self::Task { reason, .. } => format!("write task failed: {reason}"),
+        }
+    }
+}
+
 /// Replace `path` with `bytes` atomically and durably (see the module docs). The file is
 /// readable by its owner only: state files may hold read keys and chunk keys.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), StateFileError> {
@@ -47,7 +57,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), StateFileError> {
         .prefix(".state-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(err)?;
+        .map_err(|e| err(crate::error::without_temp_path(e)))?;
     tmp.write_all(bytes).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use common::{client, manifest, testnet, TEST_LIMIT};
 use megatorrent::blob::BlobStore;
-use megatorrent::dht::{
-    DhtClient, DhtConfig, DhtError, PartsTarget, PutOptions, RecordError, StoreFetcher,
-};
+use megatorrent::dht::{DhtClient, DhtConfig, DhtError, PartsTarget, PutOptions, StoreFetcher};
 use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
 use tokio::time::timeout;
@@ -113,21 +111,27 @@ async fn pointer_put_and_get() {
             }
             other => panic!("expected PartUnavailable, got {other:?}"),
         }
-        // Too many parts for one record: refused before anything is stored.
+        // Too many parts for one record (about 14 MiB): a two-level record, whose index part
+        // lists the manifest's parts (extension, 5.1).
         let huge = manifest(&id, 6, 60000);
-        let empty = BlobStore::open(dir.path().join("huge")).unwrap();
+        let data = huge.as_bytes().len().div_ceil(1 << 20);
+        assert!(data > 12);
+        let big_store = BlobStore::open(dir.path().join("huge")).unwrap();
         let opts = PutOptions {
             parts: Some(PartsTarget {
-                store: &empty,
+                store: &big_store,
                 port: 40123,
             }),
             ..PutOptions::default()
         };
-        assert!(matches!(
-            publisher.put_manifest(&id, &huge, &opts).await,
-            Err(DhtError::Record(RecordError::PointerTooLarge { .. }))
-        ));
-        assert!(empty.list().unwrap().is_empty());
+        let report = publisher.put_manifest(&id, &huge, &opts).await.unwrap();
+        assert_eq!(report.parts.len(), 1 + data);
+        let reader = client(&net.bootstrap).with_part_fetcher(Arc::new(StoreFetcher(big_store)));
+        let got = reader
+            .get_manifest(&id.public_key_bytes(), b"")
+            .await
+            .unwrap();
+        assert_eq!(got, huge);
     })
     .await
     .unwrap();
@@ -220,16 +224,26 @@ async fn no_nodes_is_a_typed_error() {
     timeout(TEST_LIMIT, async {
         let lonely = client(&[]);
         let id = Identity::from_seed(&[7; 32]);
-        assert!(matches!(
-            lonely
-                .put_manifest(&id, &manifest(&id, 1, 1), &PutOptions::default())
-                .await,
-            Err(DhtError::NoNodes)
-        ));
-        assert!(matches!(
-            lonely.get_manifest(&id.public_key_bytes(), b"").await,
-            Err(DhtError::NotFound)
-        ));
+        // No node ever answered: said as such, not as "no record" or a bare "no nodes".
+        let put = lonely
+            .put_manifest(&id, &manifest(&id, 1, 1), &PutOptions::default())
+            .await;
+        assert!(
+            matches!(&put, Err(DhtError::NoNodeAnswered { bootstrap }) if bootstrap.is_empty()),
+            "{put:?}"
+        );
+        let got = lonely.get_manifest(&id.public_key_bytes(), b"").await;
+        assert!(
+            matches!(&got, Err(DhtError::NoNodeAnswered { .. })),
+            "{got:?}"
+        );
+        // Bootstrap nodes that never answer are named.
+        let deaf = client(&["127.0.0.1:9".to_string()]);
+        let err = deaf
+            .get_manifest(&id.public_key_bytes(), b"")
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "no DHT node answered at 127.0.0.1:9");
     })
     .await
     .unwrap();

@@ -30,7 +30,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 // ------------------------------------------------------------------------------------------
 
 #[test]
-fn manifest_over_64_mib_is_refused_before_parsing() {
+fn manifest_over_the_256_mib_limit_is_refused_before_parsing() {
     let huge = vec![b'x'; MAX_MANIFEST_LEN + 1];
     assert_eq!(
         SignedManifest::verify(&huge).unwrap_err(),

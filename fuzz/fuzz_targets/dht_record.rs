@@ -1,12 +1,12 @@
-//! DHT record values (PROTOCOL.md 4): inline manifests and pointer records.
+//! DHT record values (PROTOCOL.md 4): inline manifests and pointer records (one or two levels).
 //!
 //! Any bytes decode to a typed error, an inline value (the bytes themselves, then validated as
-//! a manifest as a reader does), or a pointer record whose encoding decodes to itself and whose
-//! part list matches its size.
+//! a manifest as a reader does), or a pointer record whose encoding decodes to itself, whose
+//! size is within the cap and whose part list fits its size and levels.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use megatorrent::dht::record::{decode_value, PART_SIZE};
+use megatorrent::dht::record::{decode_value, MAX_MANIFEST_SIZE, PART_SIZE};
 use megatorrent::dht::RecordValue;
 use megatorrent::manifest::SignedManifest;
 
@@ -19,8 +19,13 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Ok(RecordValue::Pointer(p)) => {
-            assert!(p.size >= 1 && p.sequence >= 1);
-            assert_eq!(p.parts.len() as u64, p.size.div_ceil(PART_SIZE as u64));
+            assert!(p.size >= 1 && p.size <= MAX_MANIFEST_SIZE && p.sequence >= 1);
+            let data_parts = p.size.div_ceil(PART_SIZE as u64);
+            match p.levels {
+                1 => assert_eq!(p.parts.len() as u64, data_parts),
+                2 => assert!(!p.parts.is_empty() && p.parts.len() as u64 <= data_parts),
+                other => panic!("decoded a pointer with {other} levels"),
+            }
             let encoded = p.encode();
             assert_eq!(
                 decode_value(&encoded).expect("an encoded pointer decodes"),

@@ -3,7 +3,8 @@
 //! First byte even: the rest is verified as it is (almost always refused at or before the
 //! signature check). Odd: the rest is signed first, as the reference signs, so the fuzzer also
 //! reaches everything after the signature check. A verified manifest must re-verify to itself,
-//! its content must survive create -> verify, and its Debug output must hold no chunk key.
+//! its content must survive create -> verify, every file's relative path must be plain
+//! components only, and its Debug output must hold no chunk key.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -47,6 +48,14 @@ fn check(bytes: &[u8]) -> Option<SignedManifest> {
             .flat_map(|f| &f.chunks)
         {
             assert!(!dbg.contains(&hex::encode(chunk.key)), "chunk key in Debug");
+        }
+        // Every file lands below the download folder: plain components only.
+        for file in content.collections.iter().flat_map(|c| &c.items) {
+            let rel = file.relative_path();
+            assert!(rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_))));
+            assert_eq!(rel.components().count(), file.path.len() + 1);
         }
         let created = create_manifest(&identity(), m.sequence(), content)
             .expect("verified content can be re-created");

@@ -18,7 +18,7 @@ pub const MAX_ITEM_LEN: usize = BLOB_LEN;
 #[non_exhaustive]
 pub enum StoreError {
     /// File-system error on the store folder.
-    #[error("blob store {path}: {source}")]
+    #[error("blob store {path}")]
     Io {
         /// The file or folder concerned.
         path: PathBuf,
@@ -177,7 +177,7 @@ impl BlobStore {
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-")
             .tempfile_in(&self.dir)
-            .map_err(io)?;
+            .map_err(|e| io(crate::error::without_temp_path(e)))?;
         tmp.write_all(bytes).map_err(io)?;
         tmp.persist(&path).map_err(|e| io(e.error))?;
         Ok(())

@@ -2,10 +2,14 @@
 
 use anyhow::Context;
 use clap::Args;
-use megatorrent::blob::{ingest_file, reassemble, BlobStore};
+use megatorrent::blob::{ingest_reader, reassemble, BlobStore};
 use megatorrent::manifest::FileEntry;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use super::interrupt::{interrupted, sigint_flag, WatchedReader};
+use super::progress::ByteProgress;
 
 /// Arguments of `ingest`.
 #[derive(Args)]
@@ -32,11 +36,39 @@ pub struct ReassembleArgs {
     out: PathBuf,
 }
 
-/// Ingest a file and print its entry JSON on stdout.
+/// Ingest a file and print its entry JSON on stdout. SIGINT stops it with status 130; the
+/// blobs it stored are removed again (their keys were never printed, so they are useless).
 pub fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let store = BlobStore::open(&args.blobs)?;
-    let entry = ingest_file(&args.file, &store)
-        .with_context(|| format!("cannot ingest {}", args.file.display()))?;
+    let name = args
+        .file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} has no UTF-8 file name", args.file.display()))?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    // A regular file has a size to show progress against; a pipe does not.
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    let stop = sigint_flag()?;
+    let progress = size.map(|total| ByteProgress::new("ingest", total, true, false));
+    let seen = progress.clone();
+    let reader = WatchedReader::new(file, stop.clone(), move |n| {
+        if let Some(p) = &seen {
+            p.inc(n)
+        }
+    });
+    let outcome = ingest_reader(reader, name, &store);
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    if outcome.is_err() && stop.load(Ordering::SeqCst) {
+        return Ok(interrupted());
+    }
+    let entry = outcome.with_context(|| format!("cannot ingest {}", args.file.display()))?;
     println!("{}", entry.to_json());
     Ok(ExitCode::SUCCESS)
 }

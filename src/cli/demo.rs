@@ -47,7 +47,7 @@ const PHASES: [(&str, &str); 7] = [
 
 /// Run the demo and print its summary; exit 0 only when the result is identical.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let view = ProgressView::new();
+    let view = ProgressView::new(false);
     let fancy = std::io::stdout().is_terminal();
     let opts = DemoOptions {
         size: args.size,

@@ -8,11 +8,15 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use megatorrent::blob::BlobStore;
 use megatorrent::dht::{DhtClient, DhtConfig, DhtError, PartsTarget, PutOptions, TransportFetcher};
-use megatorrent::id::{decode_hex_array, BlobId};
+use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
 use megatorrent::manifest::SignedManifest;
 
-use super::download::{client_config, read_key};
+use serde_json::json;
+
+use super::download::client_config;
+use super::json::{self, JsonFlag};
+use super::keys::{parse_pubkey, ReadKeyArgs};
 
 /// DHT commands (PROTOCOL.md section 4).
 #[derive(Subcommand)]
@@ -74,16 +78,18 @@ pub struct PutArgs {
 #[derive(Args)]
 pub struct GetArgs {
     /// The channel's public key (64 hex).
-    #[arg(value_name = "PUBKEY")]
-    pubkey: String,
+    #[arg(value_name = "PUBKEY", value_parser = parse_pubkey)]
+    pubkey: [u8; 32],
     /// Sub-channel name.
     #[arg(long, value_name = "TEXT")]
     salt: Option<String>,
-    /// Read key (64 hex) of a private channel: print the decrypted content.
-    #[arg(long, value_name = "HEX")]
-    read_key: Option<String>,
+    /// With a read key of a private channel: print the decrypted content.
+    #[command(flatten)]
+    read_key: ReadKeyArgs,
     #[command(flatten)]
     bootstrap: Bootstrap,
+    #[command(flatten)]
+    json: JsonFlag,
 }
 
 /// Arguments of `dht announce`.
@@ -107,6 +113,8 @@ pub struct PeersArgs {
     blob: String,
     #[command(flatten)]
     bootstrap: Bootstrap,
+    #[command(flatten)]
+    json: JsonFlag,
 }
 
 /// Run a `dht` subcommand.
@@ -161,19 +169,45 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
         ..DhtConfig::default()
     };
     let dht = DhtClient::start(&cfg)?;
+    // Watched before the first line: a script may answer it with a signal.
+    let mut stop = StopSignals::new()?;
     println!("dht listening {}", dht.local_addr().await);
-    wait_for_shutdown().await?;
+    if !args.bootstrap.is_empty() {
+        // A node whose bootstrap nodes are all unreachable still serves whoever contacts it.
+        let (dht, bootstrap) = (dht.clone(), args.bootstrap.join(", "));
+        tokio::spawn(async move {
+            if !dht.bootstrapped().await {
+                eprintln!("warning: no DHT node answered at {bootstrap}; waiting to be contacted");
+            }
+        });
+    }
+    stop.wait().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_shutdown() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, watched from creation on.
+pub struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Start watching both.
+    pub fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
     }
-    Ok(())
+
+    /// Until the next of them arrives.
+    pub async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 async fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
@@ -217,8 +251,8 @@ async fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
-    let key = decode_hex_array::<32>(&args.pubkey).context("bad PUBKEY")?;
-    let read_key = read_key(args.read_key.as_deref())?;
+    let key = args.pubkey;
+    let read_key = args.read_key.get()?;
     let salt = args.salt.unwrap_or_default();
     // Parts of a pointer record come from the peers that announced them.
     let dht = client(&args.bootstrap)?
@@ -226,15 +260,28 @@ async fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
     let manifest = dht
         .get_manifest(&key, salt.as_bytes())
         .await
-        .context("no valid manifest")?;
-    match &read_key {
-        Some(key) => {
-            let json = manifest
-                .decrypted_json(key)
-                .context("cannot decrypt the manifest with this read key")?;
-            println!("{json}");
-        }
-        None => println!("{}", manifest.as_str()),
+        .context("cannot get the channel's manifest")?;
+    let text = match &read_key {
+        Some(key) => manifest
+            .decrypted_json(key)
+            .context("cannot decrypt the manifest with this read key")?
+            .to_string(),
+        None => manifest.as_str().to_owned(),
+    };
+    if args.json.json {
+        // The manifest (or its decrypted content) as a JSON value, not a string in a string.
+        let value: serde_json::Value =
+            serde_json::from_str(&text).context("the manifest is not JSON")?;
+        json::emit(&json!({
+            "public_key": hex::encode(key),
+            "salt": salt,
+            "sequence": manifest.sequence(),
+            "private": manifest.is_private(),
+            "decrypted": read_key.is_some(),
+            "manifest": value,
+        }))?;
+    } else {
+        println!("{text}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -250,8 +297,25 @@ async fn announce(args: AnnounceArgs) -> anyhow::Result<ExitCode> {
 async fn peers(args: PeersArgs) -> anyhow::Result<ExitCode> {
     let blob = BlobId::from_hex(&args.blob).context("bad BLOBID")?;
     let dht = client(&args.bootstrap)?;
-    for peer in dht.find_blob_peers(&blob).await {
-        println!("{peer}");
+    let peers = dht.find_blob_peers(&blob).await;
+    if peers.is_empty() && dht.known_nodes().await == 0 {
+        bail!(
+            "no DHT node answered at {}",
+            args.bootstrap.bootstrap.join(", ")
+        );
+    }
+    if args.json.json {
+        for peer in &peers {
+            json::event("peer", json!({ "peer": peer.to_string() }))?;
+        }
+        json::event(
+            "done",
+            json!({ "blob": blob.to_hex(), "peers": peers.len() }),
+        )?;
+    } else {
+        for peer in peers {
+            println!("{peer}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

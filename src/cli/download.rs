@@ -10,10 +10,14 @@ use anyhow::Context;
 use clap::Args;
 use megatorrent::blob::BlobStore;
 use megatorrent::dht::{DhtClient, DhtConfig, TransportFetcher};
-use megatorrent::id::decode_hex_array;
 use megatorrent::manifest::ReadKey;
 use megatorrent::node::{DownloadOptions, Downloader};
 
+use serde_json::json;
+
+use super::interrupt::interrupted;
+use super::json::{self, JsonFlag};
+use super::keys::{parse_pubkey, ReadKeyArgs};
 use super::progress::ProgressView;
 
 /// Download every file of a channel into a folder; exit 0 once all are complete and verified.
@@ -28,8 +32,14 @@ pub struct DownloadArgs {
     /// Blob store folder (created if missing); blobs already there are not fetched again.
     #[arg(long, value_name = "DIR")]
     blobs: PathBuf,
+    /// Replace existing files whose content differs (by default such a file is kept and
+    /// the download fails, naming it; a file with the same content is fine).
+    #[arg(long)]
+    overwrite: bool,
     #[command(flatten)]
     channel: ChannelArgs,
+    #[command(flatten)]
+    json: JsonFlag,
 }
 
 /// The options `download` and `publish` share, in this order at the end of both: the DHT
@@ -40,18 +50,17 @@ pub struct ChannelArgs {
     /// DHT nodes to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT", required = true, num_args = 1..)]
     pub bootstrap: Vec<String>,
-    /// Read key (64 hex) of a private channel.
-    #[arg(long, value_name = "HEX")]
-    pub read_key: Option<String>,
+    #[command(flatten)]
+    pub read_key: ReadKeyArgs,
     /// Sub-channel name.
     #[arg(long, value_name = "TEXT")]
     pub salt: Option<String>,
 }
 
 impl ChannelArgs {
-    /// The parsed `--read-key`, if given.
+    /// The read key (`--read-key`, `--read-key-file` or `MEGATORRENT_READ_KEY`), if given.
     pub fn read_key(&self) -> anyhow::Result<Option<ReadKey>> {
-        read_key(self.read_key.as_deref())
+        self.read_key.get()
     }
 
     /// The `--salt` bytes (empty: the main channel).
@@ -63,16 +72,6 @@ impl ChannelArgs {
     pub fn dht_client(&self) -> anyhow::Result<DhtClient> {
         dht_client(&self.bootstrap)
     }
-}
-
-fn parse_pubkey(s: &str) -> Result<[u8; 32], String> {
-    decode_hex_array::<32>(s).map_err(|e| format!("invalid public key: {e}"))
-}
-
-/// Parse a read key given on the command line.
-pub fn read_key(text: Option<&str>) -> anyhow::Result<Option<ReadKey>> {
-    text.map(|t| ReadKey::from_hex(t).context("bad --read-key"))
-        .transpose()
 }
 
 /// A client-mode DHT node, never on the default port, bound to loopback when every bootstrap
@@ -126,40 +125,81 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Find the manifest, download, print each file written and a summary.
+/// Find the manifest, download, print each file written and a summary. SIGINT stops it
+/// with exit status 130: the temporary files go, the verified blobs stay in the store for
+/// the next run.
 pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     let key = args.channel.read_key()?;
     let store = BlobStore::open(&args.blobs).context("cannot open the blob store")?;
+    let as_json = args.json.json;
     runtime()?.block_on(async {
-        let dht = args
-            .channel
-            .dht_client()?
-            .with_part_fetcher(Arc::new(TransportFetcher::default()));
-        let manifest = dht
-            .get_manifest(&args.pubkey, args.channel.salt())
-            .await
-            .context("cannot get the channel's manifest")?;
-        eprintln!(
-            "manifest: sequence {}{}",
-            manifest.sequence(),
-            if manifest.is_private() {
-                " (private)"
+        let work = async {
+            let dht = args
+                .channel
+                .dht_client()?
+                .with_part_fetcher(Arc::new(TransportFetcher::default()));
+            let manifest = dht
+                .get_manifest(&args.pubkey, args.channel.salt())
+                .await
+                .context("cannot get the channel's manifest")?;
+            if as_json {
+                json::event(
+                    "manifest",
+                    json!({
+                        "public_key": hex::encode(args.pubkey),
+                        "sequence": manifest.sequence(),
+                        "private": manifest.is_private(),
+                    }),
+                )?;
             } else {
-                ""
+                eprintln!(
+                    "manifest: sequence {}{}",
+                    manifest.sequence(),
+                    if manifest.is_private() {
+                        " (private)"
+                    } else {
+                        ""
+                    }
+                );
             }
-        );
-        let view = ProgressView::new();
-        let downloader = Downloader::new(store, Some(dht), DownloadOptions::default())
-            .with_events(view.event_fn());
-        let outcome = downloader
-            .download(&manifest, key.as_ref(), &args.out)
-            .await;
-        view.finish();
-        let report = outcome.context("download failed")?;
+            let view = ProgressView::new(as_json);
+            let opts = DownloadOptions::default().overwrite(args.overwrite);
+            let downloader =
+                Downloader::new(store.clone(), Some(dht), opts).with_events(view.event_fn());
+            let outcome = downloader
+                .download(&manifest, key.as_ref(), &args.out)
+                .await;
+            view.finish();
+            anyhow::Ok(outcome.context("download failed")?)
+        };
+        let report = tokio::select! {
+            r = work => r?,
+            // Dropping the download removes its temporary files; its blobs are verified.
+            _ = tokio::signal::ctrl_c() => {
+                return Ok(interrupted());
+            }
+        };
+        let secs = report.fetch_time.as_secs_f64();
+        let rate = (secs > 0.0 && report.blobs_fetched > 0).then(|| {
+            report.blobs_fetched as f64 * megatorrent::manifest::BLOB_LEN as f64 / secs
+        });
+        if as_json {
+            json::event(
+                "done",
+                json!({
+                    "files": report.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                    "bytes": report.bytes_total,
+                    "blobs_fetched": report.blobs_fetched,
+                    "blobs_present": report.blobs_present,
+                    "peers_used": report.peers_used.len(),
+                    "bytes_per_second": rate,
+                }),
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
         for f in &report.files {
             println!("{}", f.display());
         }
-        let secs = report.fetch_time.as_secs_f64();
         eprintln!(
             "done: {} file(s), {} bytes; {} blob(s) fetched, {} already here; {} peer(s) used{}",
             report.files.len(),
@@ -167,11 +207,9 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
             report.blobs_fetched,
             report.blobs_present,
             report.peers_used.len(),
-            if secs > 0.0 && report.blobs_fetched > 0 {
-                let bytes = report.blobs_fetched as f64 * megatorrent::manifest::BLOB_LEN as f64;
-                format!("; {:.1} MiB/s", bytes / secs / (1 << 20) as f64)
-            } else {
-                String::new()
+            match rate {
+                Some(r) => format!("; {:.1} MiB/s", r / (1 << 20) as f64),
+                None => String::new(),
             }
         );
         Ok(ExitCode::SUCCESS)

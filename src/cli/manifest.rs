@@ -1,10 +1,11 @@
 //! `megatorrent manifest create|verify|decrypt`: signed channel manifests (PROTOCOL.md 2).
 
+use super::keys::ReadKeyArgs;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{
-    create_manifest, create_private_manifest, Collection, FileEntry, ManifestContent, ReadKey,
+    create_manifest, create_private_manifest, Collection, FileEntry, ManifestContent,
     SignedManifest,
 };
 use std::path::{Path, PathBuf};
@@ -34,9 +35,9 @@ pub struct CreateArgs {
     /// Title of the collection.
     #[arg(long, value_name = "T", default_value = "Default")]
     title: String,
-    /// Make a private manifest, encrypted under this read key (64 hex characters).
-    #[arg(long, value_name = "HEX")]
-    read_key: Option<String>,
+    /// With a read key: make a private manifest, encrypted under it.
+    #[command(flatten)]
+    read_key: ReadKeyArgs,
     /// File entry JSON files (as printed by `megatorrent ingest`).
     #[arg(value_name = "ENTRY_JSON", required = true)]
     entries: Vec<PathBuf>,
@@ -56,9 +57,8 @@ pub struct DecryptArgs {
     /// Private manifest file.
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// Read key (64 hex characters).
-    #[arg(long, value_name = "HEX")]
-    read_key: String,
+    #[command(flatten)]
+    read_key: ReadKeyArgs,
 }
 
 /// Run one `manifest` subcommand.
@@ -72,7 +72,7 @@ pub fn run(command: ManifestCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ManifestCommand::Decrypt(args) => {
-            let key = ReadKey::from_hex(&args.read_key).context("bad --read-key")?;
+            let key = args.read_key.require()?;
             let manifest = read_manifest(&args.file)?;
             let json = manifest.decrypted_json(&key).context("cannot decrypt")?;
             println!("{json}");
@@ -88,12 +88,7 @@ fn read_manifest(path: &Path) -> anyhow::Result<SignedManifest> {
 
 fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     // Parse the key before any work so a typo fails fast.
-    let read_key = args
-        .read_key
-        .as_deref()
-        .map(ReadKey::from_hex)
-        .transpose()
-        .context("bad --read-key")?;
+    let read_key = args.read_key.get()?;
     let identity = Identity::load(&args.identity).context("cannot load the identity")?;
     let mut items = Vec::with_capacity(args.entries.len());
     for path in &args.entries {

@@ -1,8 +1,10 @@
 //! Command-line front end. Each area of the protocol has its own module here with its clap
 //! arguments and a `run` function; this module only dispatches and turns errors into exit codes.
 //!
-//! Exit codes: 0 success, 1 failure (one `error: ...` line on stderr), 2 usage error (clap).
+//! Exit codes: 0 success, 1 failure (one `error: ...` line on stderr: what failed, then each
+//! cause once, joined by ": "), 2 usage error (clap).
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -10,7 +12,10 @@ mod blobs;
 mod demo;
 mod dht;
 mod download;
+mod interrupt;
+pub mod json;
 mod keygen;
+mod keys;
 mod manifest;
 mod peer;
 mod progress;
@@ -22,8 +27,9 @@ mod subscribe;
 #[command(name = "megatorrent", version, about, long_about = None)]
 struct Cli {
     /// Log filter for stderr (tracing `EnvFilter` syntax, e.g. `debug` or `megatorrent=trace`).
-    /// Defaults to the RUST_LOG environment variable, else `warn`.
-    #[arg(long, global = true, value_name = "FILTER")]
+    /// Defaults to the RUST_LOG environment variable, else `warn` (with the `mainline` DHT
+    /// library's own messages off: failures reach you as this command's error).
+    #[arg(long, global = true, value_name = "FILTER", value_parser = parse_log_filter)]
     log: Option<String>,
 
     #[command(subcommand)]
@@ -58,6 +64,14 @@ enum Command {
     Ls(subscribe::LsArgs),
     /// The whole protocol on 127.0.0.1 in one command (local DHT, seeders, a subscriber).
     Demo(demo::DemoArgs),
+    /// Print a shell completion script on stdout (installed by nothing: see the README).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout (installed by nothing: see the README).
+    Man,
 }
 
 /// Parse the command line, run the command, map its outcome to an exit code.
@@ -78,22 +92,60 @@ pub fn main() -> ExitCode {
         Command::Subscribe(args) => subscribe::run_subscribe(args),
         Command::Ls(args) => subscribe::run_ls(args),
         Command::Demo(args) => demo::run(args),
+        Command::Completions { shell } => {
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "megatorrent",
+                &mut script,
+            );
+            write_stdout(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .context("cannot render the man page")
+                .and_then(|()| write_stdout(&page))
+        }
     };
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            // `{:#}` joins the error chain on one line: one clear line, never a backtrace.
-            eprintln!("error: {e:#}");
+            // One line, each cause once (error types keep their cause out of their message).
+            eprintln!("error: {}", megatorrent::error::ErrorChain(e.as_ref()));
             ExitCode::from(1)
         }
     }
 }
 
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A `--log` value must be a valid filter: a typo is a usage error, not silently `warn`.
+fn parse_log_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("invalid log filter: {e}"))
+}
+
 fn init_logging(filter: Option<&str>) {
     use tracing_subscriber::EnvFilter;
     let filter = match filter {
+        // Checked by `parse_log_filter` already.
         Some(f) => EnvFilter::try_new(f).unwrap_or_else(|_| EnvFilter::new("warn")),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        // mainline logs "Could not bootstrap the routing table" at ERROR level; the command's
+        // own error ("no DHT node answered at ...") says it once.
+        None => EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("warn,mainline=off")),
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Args;
 use megatorrent::blob::BlobStore;
-use megatorrent::id::{decode_hex_array, BlobId};
+use megatorrent::error::chain;
+use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
 use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, PeerError, ServerConfig};
 use std::io::Write;
@@ -51,7 +52,7 @@ fn parse_blob_id(s: &str) -> Result<BlobId, String> {
 }
 
 fn parse_pubkey(s: &str) -> Result<[u8; 32], String> {
-    decode_hex_array::<32>(s).map_err(|e| format!("invalid public key: {e}"))
+    super::keys::parse_pubkey(s)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -77,6 +78,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let server = BlobServer::bind(args.listen.as_str(), store, config).await?;
         let handle = server.spawn()?;
+        // Watched before the first line: a script may answer it with a signal.
+        let mut stop = super::dht::StopSignals::new()?;
         let mut stdout = std::io::stdout();
         writeln!(stdout, "listening {}", handle.local_addr())?;
         if !args.bootstrap.is_empty() {
@@ -88,21 +91,10 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             writeln!(stdout, "dht listening {dht_addr} id {}", hex::encode(id))?;
         }
         stdout.flush()?;
-        wait_for_stop_signal().await?;
+        stop.wait().await;
         handle.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
 }
 
 /// Fetch every id; fail (exit 1) naming each blob that could not be fetched.
@@ -123,8 +115,8 @@ pub fn run_fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
             .filter_map(|(id, r)| {
                 r.as_ref().err().map(|e| match e {
                     // These already name the blob.
-                    PeerError::NotFound(_) | PeerError::HashMismatch { .. } => e.to_string(),
-                    _ => format!("blob {id}: {e}"),
+                    PeerError::NotFound(_) | PeerError::HashMismatch { .. } => chain(e),
+                    _ => format!("blob {id}: {}", chain(e)),
                 })
             })
             .collect();

@@ -16,8 +16,9 @@ use megatorrent::session::{
     SubscriptionSettings,
 };
 
-use super::download::{all_loopback, dht_client, read_key, runtime, LOOPBACK_TIMEOUT};
-use super::publish::StopSignals;
+use super::dht::StopSignals;
+use super::download::{all_loopback, dht_client, runtime, LOOPBACK_TIMEOUT};
+use super::keys::ReadKeyArgs;
 
 /// Follow a channel: sync its current version into a folder, then every new one; seed what
 /// is held. Runs until SIGINT/SIGTERM.
@@ -38,9 +39,8 @@ pub struct SubscribeArgs {
     /// Address the blob server listens on (seeding); default any port.
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
-    /// Read key (64 hex) of a private channel.
-    #[arg(long, value_name = "HEX")]
-    read_key: Option<String>,
+    #[command(flatten)]
+    read_key: ReadKeyArgs,
     /// Sub-channel name.
     #[arg(long, value_name = "TEXT")]
     salt: Option<String>,
@@ -61,9 +61,8 @@ pub struct LsArgs {
     /// DHT nodes to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT", required = true, num_args = 1..)]
     bootstrap: Vec<String>,
-    /// Read key (64 hex) of a private channel.
-    #[arg(long, value_name = "HEX")]
-    read_key: Option<String>,
+    #[command(flatten)]
+    read_key: ReadKeyArgs,
     /// Sub-channel name.
     #[arg(long, value_name = "TEXT")]
     salt: Option<String>,
@@ -76,11 +75,11 @@ pub struct LsArgs {
 /// given once, in the link or as an option).
 fn channel_of(
     text: &str,
-    read_key_arg: Option<&str>,
+    read_key: &ReadKeyArgs,
     salt: Option<&str>,
 ) -> anyhow::Result<ChannelRef> {
     let mut channel: ChannelRef = text.parse().context("bad CHANNEL")?;
-    if let Some(k) = read_key(read_key_arg)? {
+    if let Some(k) = read_key.get()? {
         if channel.read_key.is_some() {
             bail!("the read key is given twice (in the link and as --read-key)");
         }
@@ -128,11 +127,7 @@ pub fn session_config(
 /// Run `subscribe`: prints `listening ADDR`, then `synced seq N` each time version N is
 /// complete on disk; details and problems go to stderr.
 pub fn run_subscribe(args: SubscribeArgs) -> anyhow::Result<ExitCode> {
-    let channel = channel_of(
-        &args.channel,
-        args.read_key.as_deref(),
-        args.salt.as_deref(),
-    )?;
+    let channel = channel_of(&args.channel, &args.read_key, args.salt.as_deref())?;
     let mut config = session_config(args.state.clone(), &args.bootstrap, args.listen.as_deref())?;
     if let Some(i) = args.interval {
         config = config.default_poll_interval(Duration::from_secs(i));
@@ -216,11 +211,7 @@ fn report(event: &SessionEvent) -> anyhow::Result<()> {
 
 /// Run `ls`.
 pub fn run_ls(args: LsArgs) -> anyhow::Result<ExitCode> {
-    let channel = channel_of(
-        &args.channel,
-        args.read_key.as_deref(),
-        args.salt.as_deref(),
-    )?;
+    let channel = channel_of(&args.channel, &args.read_key, args.salt.as_deref())?;
     runtime()?.block_on(async {
         let dht = dht_client(&args.bootstrap)?.with_part_fetcher(Arc::new(TransportFetcher::default()));
         let manifest = dht

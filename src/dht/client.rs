@@ -18,10 +18,14 @@ use mainline::{async_dht::AsyncDht, Dht, Id};
 use crate::blob::{BlobStore, StoreError};
 use crate::dht::bep44::{salt_option, Bep44Error, MutableRecord, MAX_VALUE_LEN};
 use crate::dht::manifest_glue::check_manifest;
+use crate::dht::parts::fetch_manifest;
 use crate::dht::record::{decode_value, PartError, PointerRecord, RecordError, RecordValue};
 use crate::id::BlobId;
 use crate::identity::Identity;
 use crate::manifest::{ManifestError, SignedManifest};
+
+/// Part announces in flight at once when a pointer record is put.
+const ANNOUNCE_CONCURRENCY: usize = 8;
 
 /// The public Mainline bootstrap routers, used when no bootstrap node is given.
 pub const DEFAULT_BOOTSTRAP: [&str; 3] = [
@@ -35,7 +39,7 @@ pub const DEFAULT_BOOTSTRAP: [&str; 3] = [
 #[non_exhaustive]
 pub enum DhtError {
     /// The UDP socket could not be bound.
-    #[error("cannot start the DHT node on {addr}: {source}")]
+    #[error("cannot start the DHT node on {addr}")]
     Bind {
         /// Requested address.
         addr: SocketAddrV4,
@@ -61,7 +65,7 @@ pub enum DhtError {
     #[error("the manifest's publicKey is not the publishing identity's key")]
     KeyMismatch,
     /// The manifest inside a record is invalid.
-    #[error("invalid manifest: {0}")]
+    #[error("invalid manifest")]
     InvalidManifest(#[source] ManifestError),
     /// The manifest inside a record does not match the record.
     #[error("the manifest's {field} differs from the record's")]
@@ -101,9 +105,16 @@ pub enum DhtError {
     /// No item was found for the key and salt.
     #[error("no record found for this key and salt")]
     NotFound,
+    /// No DHT node ever answered: the bootstrap nodes are unreachable (or none were given), so
+    /// nothing could be looked up or stored.
+    #[error("no DHT node answered at {}", bootstrap_list(.bootstrap))]
+    NoNodeAnswered {
+        /// The bootstrap nodes that were tried (`HOST:PORT`).
+        bootstrap: Vec<String>,
+    },
     /// Items were found but none was valid; the reason is that of the most recent one.
-    #[error("no valid record found: {0}")]
-    NoValidRecord(Box<DhtError>),
+    #[error("no valid record found")]
+    NoValidRecord(#[source] Box<DhtError>),
     /// Only records older than one already seen were found.
     #[error("only sequence {found} found, lower than sequence {seen} already seen")]
     Stale {
@@ -129,6 +140,9 @@ pub enum DhtError {
     /// The blob store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A background task (an announce) panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(String),
     /// The state folder could not be read or written.
     #[error("DHT state {path}: {reason}")]
     State {
@@ -137,6 +151,14 @@ pub enum DhtError {
         /// What went wrong.
         reason: String,
     },
+}
+
+fn bootstrap_list(nodes: &[String]) -> String {
+    if nodes.is_empty() {
+        "(no bootstrap node given)".into()
+    } else {
+        nodes.join(", ")
+    }
 }
 
 /// Configuration of a [`DhtClient`].
@@ -207,7 +229,7 @@ impl PartFetcher for StoreFetcher {
             match self.0.get_verified(&id) {
                 Ok(Some(bytes)) => Ok(bytes),
                 Ok(None) => Err(FetchError("not in the local store".into())),
-                Err(e) => Err(FetchError(e.to_string())),
+                Err(e) => Err(FetchError(crate::error::chain(&e))),
             }
         })
     }
@@ -234,7 +256,7 @@ pub struct PutOptions<'a> {
 }
 
 /// How a manifest was published.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PutReport {
     /// The record's DHT target.
     pub target: [u8; 20],
@@ -242,6 +264,21 @@ pub struct PutReport {
     pub stored_at: u32,
     /// The parts of a pointer record (empty for an inline record).
     pub parts: Vec<BlobId>,
+}
+
+impl std::fmt::Debug for PutReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            target,
+            stored_at,
+            parts,
+        } = self;
+        f.debug_struct("PutReport")
+            .field("target", &crate::id::HexDebug(target))
+            .field("stored_at", stored_at)
+            .field("parts", parts)
+            .finish()
+    }
 }
 
 type SeenKey = ([u8; 32], Vec<u8>);
@@ -257,6 +294,7 @@ pub struct DhtClient {
     // Serializes state-file writes; each writer snapshots under it, so the file never goes back.
     save_lock: Arc<Mutex<()>>,
     hints: Arc<Mutex<HintRegistry>>,
+    bootstrap: Arc<Vec<String>>,
 }
 
 /// Where gossiped sequences go: the live subscriptions of each key.
@@ -316,7 +354,7 @@ fn save_state(path: &Path, seen: &HashMap<SeenKey, u64>) -> Result<(), DhtError>
     })?;
     crate::state_file::write(path, &text).map_err(|e| DhtError::State {
         path: path.to_owned(),
-        reason: e.to_string(),
+        reason: e.reason(),
     })
 }
 
@@ -400,6 +438,7 @@ impl DhtClient {
             state_file,
             save_lock: Arc::default(),
             hints: Arc::default(),
+            bootstrap: Arc::new(bootstrap),
         })
     }
 
@@ -417,6 +456,23 @@ impl DhtClient {
     /// Wait for the bootstrap lookup; true when some node answered.
     pub async fn bootstrapped(&self) -> bool {
         self.dht.bootstrapped().await
+    }
+
+    /// How many nodes this node's routing table holds: nodes that answered it (0 when no
+    /// bootstrap node ever did).
+    pub async fn known_nodes(&self) -> usize {
+        self.dht.to_bootstrap().await.len()
+    }
+
+    /// `error`, unless no node ever answered: then [`DhtError::NoNodeAnswered`], which says why.
+    async fn or_unreachable(&self, error: DhtError) -> DhtError {
+        if self.known_nodes().await == 0 {
+            DhtError::NoNodeAnswered {
+                bootstrap: self.bootstrap.to_vec(),
+            }
+        } else {
+            error
+        }
     }
 
     /// The underlying `mainline` node.
@@ -494,10 +550,16 @@ impl DhtClient {
             Some(c) => Some(i64::try_from(c).map_err(|_| DhtError::CasMismatch { cas: c })?),
             None => None,
         };
-        self.dht
-            .put_mutable(record.to_mainline(), cas_i64)
-            .await
-            .map_err(|e| map_put_error(e, seq, cas))
+        match self.dht.put_mutable(record.to_mainline(), cas_i64).await {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => {
+                let error = map_put_error(e, seq, cas);
+                Err(match error {
+                    DhtError::NoNodes | DhtError::NotStored => self.or_unreachable(error).await,
+                    other => other,
+                })
+            }
+        }
     }
 
     /// Publish `manifest` under `identity`'s key (and `opts.salt`): inline when it fits in one
@@ -526,10 +588,9 @@ impl DhtClient {
             for (id, part) in &parts {
                 target.store.put(id, part)?;
             }
-            for (id, _) in &parts {
-                self.announce_blob(id, target.port).await?;
-            }
-            (pointer.encode(), pointer.parts)
+            let ids: Vec<BlobId> = parts.iter().map(|(id, _)| *id).collect();
+            self.announce_parts(&ids, target.port).await?;
+            (pointer.encode(), ids)
         };
         let record = MutableRecord::sign(identity, seq_i64, &value, opts.salt)?;
         let outcome = self.put_record(&record, opts.cas).await?;
@@ -554,7 +615,7 @@ impl DhtClient {
             .collect()
             .await;
         if items.is_empty() {
-            return Err(DhtError::NotFound);
+            return Err(self.or_unreachable(DhtError::NotFound).await);
         }
         // Most recent first; the same item comes from several nodes.
         items.sort_by(|a, b| b.seq().cmp(&a.seq()).then(b.value().cmp(a.value())));
@@ -572,7 +633,7 @@ impl DhtClient {
                     return Ok(manifest);
                 }
                 Err(e) => {
-                    tracing::debug!(seq = item.seq(), error = %e, "DHT record refused");
+                    tracing::debug!(seq = item.seq(), error = %crate::error::ErrorChain(&e), "DHT record refused");
                     first_error.get_or_insert(e);
                 }
             }
@@ -610,23 +671,40 @@ impl DhtClient {
 
     async fn fetch_parts(&self, pointer: &PointerRecord) -> Result<Vec<u8>, DhtError> {
         let fetcher = self.fetcher.as_ref().ok_or(DhtError::NoFetcher)?;
-        let mut parts = Vec::with_capacity(pointer.parts.len());
-        for id in &pointer.parts {
-            let peers = self.find_blob_peers(id).await;
-            let bytes =
-                fetcher
-                    .fetch(*id, &peers)
-                    .await
-                    .map_err(|e| DhtError::PartUnavailable {
-                        id: *id,
-                        reason: e.0,
-                    })?;
-            if !id.matches(&bytes) {
-                return Err(PartError::HashMismatch { id: *id }.into());
+        fetch_manifest(pointer, fetcher.as_ref(), |id| async move {
+            self.find_blob_peers(&id).await
+        })
+        .await
+    }
+
+    /// Announce every part at `port`, [`ANNOUNCE_CONCURRENCY`] at a time (a two-level record
+    /// has hundreds of parts). Concurrent queries sometimes find no node on a busy network, so
+    /// each failed announce is tried once more, alone; the first failure that persists is
+    /// returned.
+    async fn announce_parts(&self, ids: &[BlobId], port: u16) -> Result<(), DhtError> {
+        let mut pending = ids.iter().copied();
+        let mut running = tokio::task::JoinSet::new();
+        let mut failed = Vec::new();
+        loop {
+            while running.len() < ANNOUNCE_CONCURRENCY {
+                let Some(id) = pending.next() else { break };
+                let dht = self.clone();
+                running.spawn(async move { (id, dht.announce_blob(&id, port).await) });
             }
-            parts.push(bytes);
+            match running.join_next().await {
+                Some(Ok((_, Ok(())))) => {}
+                Some(Ok((id, Err(e)))) => {
+                    tracing::debug!("announce of part {id} failed ({e}); trying again");
+                    failed.push(id);
+                }
+                Some(Err(e)) => return Err(DhtError::Task(e.to_string())),
+                None => break,
+            }
         }
-        Ok(pointer.join(&parts)?)
+        for id in failed {
+            self.announce_blob(&id, port).await?;
+        }
+        Ok(())
     }
 
     /// The highest sequence the DHT holds now for `(public_key, salt)`, unverified (for
@@ -645,11 +723,14 @@ impl DhtClient {
 
     /// Announce (BEP 5) that this host serves `blob` on TCP `port`.
     pub async fn announce_blob(&self, blob: &BlobId, port: u16) -> Result<(), DhtError> {
-        self.dht
+        match self
+            .dht
             .announce_peer(Id::from(blob.info_hash()), Some(port))
             .await
-            .map(|_| ())
-            .map_err(map_query_error)
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.or_unreachable(map_query_error(e)).await),
+        }
     }
 
     /// Peers that announced `blob`, deduplicated, in the order found.

@@ -4,12 +4,14 @@
 //! - [`bep44`]: pure BEP 44 signing, verification and targets.
 //! - [`record`]: the record value codec (inline manifest or pointer record).
 //! - [`client`]: [`DhtClient`], the node that publishes, reads and discovers.
+//! - [`parts`]: fetching the manifest a pointer record names, checked part by part.
 //! - [`relay`]: the PUBLISH gateway, the part fetcher over the transport, gossip hints.
 //! - [`subscription`]: channel subscriptions (polling + gossip hints) and active seeding.
 
 pub mod bep44;
 pub mod client;
 mod manifest_glue;
+pub mod parts;
 pub mod record;
 pub mod relay;
 pub mod subscription;
@@ -19,7 +21,8 @@ pub use client::{
     DhtClient, DhtConfig, DhtError, FetchError, FetchFuture, PartFetcher, PartsTarget, PutOptions,
     PutReport, StoreFetcher, DEFAULT_BOOTSTRAP,
 };
-pub use record::{PointerRecord, RecordError, RecordValue};
+pub use parts::fetch_manifest;
+pub use record::{PartError, PointerRecord, RecordError, RecordValue};
 pub use relay::{verify_publish, GossipBridge, TransportFetcher};
 pub use subscription::{
     ChannelUpdate, Seeder, SubscribeOptions, Subscription, POLL_INTERVAL, RESEED_INTERVAL,

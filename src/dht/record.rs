@@ -3,20 +3,35 @@
 //!
 //! Pointer record (extension), compact JSON in this key order:
 //! `{"publicKey":"<hex>","sequence":<int>,"manifestParts":["<64 hex>",...],"size":<int>}`.
+//! One level: the listed parts, joined in order, are the manifest. Two levels (extension, 5.1):
+//! the record ends with `,"levels":2` and each listed part is an index part, the compact JSON
+//! array of the ids of the manifest's parts (`["<64 hex>",...]`); the index parts' lists, in
+//! order, are the manifest's parts in order. Writers fill each index part with [`MAX_INDEX_IDS`]
+//! ids but the last, and use two levels only when one does not fit in a record.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::dht::bep44::MAX_VALUE_LEN;
 use crate::id::{decode_hex_array, BlobId};
+use crate::manifest::MAX_MANIFEST_LEN;
 
-/// Largest manifest part.
+/// Largest manifest part, and largest index part.
 pub const PART_SIZE: usize = 1 << 20;
-/// Largest manifest a pointer record may describe.
-pub const MAX_MANIFEST_SIZE: u64 = 64 << 20;
+/// Largest manifest a pointer record may describe: the manifest size limit.
+pub const MAX_MANIFEST_SIZE: u64 = MAX_MANIFEST_LEN as u64;
+/// Most levels of parts: 1, the manifest's parts; 2, index parts listing them.
+pub const MAX_LEVELS: u64 = 2;
+/// Ids in a full index part: `["<64 hex>",...]` takes 67 bytes per id plus one, within
+/// [`PART_SIZE`].
+pub const MAX_INDEX_IDS: usize = (PART_SIZE - 1) / 67;
 /// Largest sequence number (JavaScript-safe integer, PROTOCOL.md 2.1).
 pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
 
-/// Why a record value was refused or could not be built.
+/// Why a record value was refused or could not be built. Everything here is checked before
+/// any part is fetched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
@@ -34,7 +49,8 @@ pub enum RecordError {
         /// What is wrong.
         reason: String,
     },
-    /// The number of parts does not match the size (parts are 1 MiB except the last).
+    /// The number of parts listed does not match the size (parts are 1 MiB except the last;
+    /// with two levels, between enough index parts to list every part and one per part).
     #[error("pointer record lists {parts} parts for {size} bytes (expected {expected})")]
     PartCountMismatch {
         /// Parts listed.
@@ -44,9 +60,15 @@ pub enum RecordError {
         /// Parts that size needs.
         expected: u64,
     },
-    /// A manifest (or a declared size) of zero bytes or above the 64 MiB limit.
+    /// A manifest (or a declared size) of zero bytes or above the manifest limit.
     #[error("manifest size {0} is outside 1..={MAX_MANIFEST_SIZE} bytes")]
     BadSize(u64),
+    /// A `levels` other than 1 or 2.
+    #[error("pointer record has {0} levels of parts; 1 or {MAX_LEVELS} are supported")]
+    BadLevels(u64),
+    /// The record lists one part twice.
+    #[error("pointer record lists part {0} twice")]
+    RepeatedPart(BlobId),
     /// A sequence number outside 1..=2^53-1.
     #[error("sequence {0} is outside 1..=2^53-1")]
     BadSequence(u64),
@@ -61,7 +83,7 @@ pub enum RecordError {
 }
 
 /// A decoded record value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum RecordValue {
     /// The manifest's own bytes (not yet validated as a manifest).
     Inline(Vec<u8>),
@@ -70,16 +92,51 @@ pub enum RecordValue {
 }
 
 /// Names the parts of a manifest too large for one record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PointerRecord {
     /// The manifest's publicKey.
     pub public_key: [u8; 32],
     /// The manifest's sequence.
     pub sequence: u64,
-    /// The parts, in order, each named by its SHA-256.
+    /// The parts, in order, each named by its SHA-256: the manifest's parts (one level) or
+    /// index parts (two levels).
     pub parts: Vec<BlobId>,
     /// Total manifest size in bytes.
     pub size: u64,
+    /// 1: `parts` are the manifest's parts; 2: `parts` are index parts listing them.
+    pub levels: u64,
+}
+
+impl std::fmt::Debug for RecordValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // Manifest text is JSON: show it as text, not as a list of byte values.
+            Self::Inline(bytes) => f
+                .debug_tuple("Inline")
+                .field(&String::from_utf8_lossy(bytes))
+                .finish(),
+            Self::Pointer(p) => f.debug_tuple("Pointer").field(p).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for PointerRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            public_key,
+            sequence,
+            parts,
+            size,
+            levels,
+        } = self;
+        f.debug_struct("PointerRecord")
+            .field("public_key", &crate::id::HexDebug(public_key))
+            .field("sequence", sequence)
+            .field("parts", parts)
+            .field("size", size)
+            .field("levels", levels)
+            .finish()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -91,13 +148,23 @@ struct PointerJson {
     #[serde(rename = "manifestParts")]
     manifest_parts: Vec<String>,
     size: u64,
+    // Absent in one-level records, so they stay byte for byte what earlier versions wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    levels: Option<u64>,
 }
 
-/// A manifest cut into parts: each part's id and bytes, in order.
-pub type Parts<'a> = Vec<(BlobId, &'a [u8])>;
+/// A manifest cut into parts: each part's id and bytes (index parts first, then the
+/// manifest's parts, in order).
+pub type Parts<'a> = Vec<(BlobId, Cow<'a, [u8]>)>;
 
-fn expected_parts(size: u64) -> u64 {
+/// Manifest parts `size` bytes need.
+pub fn data_parts(size: u64) -> u64 {
     size.div_ceil(PART_SIZE as u64)
+}
+
+/// Index parts listing `data` manifest parts.
+fn index_parts(data: u64) -> u64 {
+    data.div_ceil(MAX_INDEX_IDS as u64)
 }
 
 fn check_sequence(sequence: u64) -> Result<(), RecordError> {
@@ -107,8 +174,34 @@ fn check_sequence(sequence: u64) -> Result<(), RecordError> {
     Ok(())
 }
 
+/// The compact JSON array of `ids`: an index part.
+pub fn encode_index(ids: &[BlobId]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ids.len() * 67 + 2);
+    out.push(b'[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(id.to_hex().as_bytes());
+        out.push(b'"');
+    }
+    out.push(b']');
+    out
+}
+
+/// Parse an index part: a JSON array of 64-hex part ids.
+pub fn decode_index(bytes: &[u8]) -> Result<Vec<BlobId>, String> {
+    let hexes: Vec<String> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    hexes
+        .iter()
+        .map(|h| BlobId::from_hex(h).map_err(|e| format!("{h:?}: {e}")))
+        .collect()
+}
+
 impl PointerRecord {
-    /// Cut `manifest` into parts and describe them. Returns the record and the parts (in order).
+    /// Cut `manifest` into parts and describe them: one level when that record fits in a
+    /// BEP 44 value, else two. Returns the record and every part to serve (index parts first).
     pub fn split(
         public_key: [u8; 32],
         sequence: u64,
@@ -119,15 +212,32 @@ impl PointerRecord {
         if size == 0 || size > MAX_MANIFEST_SIZE {
             return Err(RecordError::BadSize(size));
         }
-        let parts: Vec<(BlobId, &[u8])> = manifest
+        let data: Vec<(BlobId, Cow<'_, [u8]>)> = manifest
             .chunks(PART_SIZE)
-            .map(|c| (BlobId::of(c), c))
+            .map(|c| (BlobId::of(c), Cow::Borrowed(c)))
             .collect();
+        let data_ids: Vec<BlobId> = data.iter().map(|(id, _)| *id).collect();
         let record = Self {
             public_key,
             sequence,
-            parts: parts.iter().map(|(id, _)| *id).collect(),
+            parts: data_ids.clone(),
             size,
+            levels: 1,
+        };
+        if record.encode().len() <= MAX_VALUE_LEN {
+            return Ok((record, data));
+        }
+        let index: Vec<(BlobId, Cow<'_, [u8]>)> = data_ids
+            .chunks(MAX_INDEX_IDS)
+            .map(|ids| {
+                let bytes = encode_index(ids);
+                (BlobId::of(&bytes), Cow::Owned(bytes))
+            })
+            .collect();
+        let record = Self {
+            parts: index.iter().map(|(id, _)| *id).collect(),
+            levels: 2,
+            ..record
         };
         // Refuse here rather than let the DHT drop an oversized value silently.
         let len = record.encode().len();
@@ -137,22 +247,31 @@ impl PointerRecord {
                 parts: record.parts.len(),
             });
         }
+        let mut parts = index;
+        parts.extend(data);
         Ok((record, parts))
     }
 
-    /// The compact JSON bytes, keys in protocol order.
+    /// The compact JSON bytes, keys in protocol order (`levels` only for two levels).
     pub fn encode(&self) -> Vec<u8> {
         let json = PointerJson {
             public_key: hex::encode(self.public_key),
             sequence: self.sequence,
             manifest_parts: self.parts.iter().map(BlobId::to_hex).collect(),
             size: self.size,
+            levels: (self.levels != 1).then_some(self.levels),
         };
         // Serializing plain strings and integers cannot fail.
         serde_json::to_vec(&json).unwrap_or_default()
     }
 
-    /// Check that `parts` (fetched, in order) are the ones named here and join them.
+    /// Manifest parts the record's size needs.
+    pub fn data_parts(&self) -> u64 {
+        data_parts(self.size)
+    }
+
+    /// Check that `parts` (the manifest's parts, fetched, in order) are the ones a one-level
+    /// record names and join them.
     pub fn join(&self, parts: &[Vec<u8>]) -> Result<Vec<u8>, PartError> {
         if parts.len() != self.parts.len() {
             return Err(PartError::Count {
@@ -160,20 +279,54 @@ impl PointerRecord {
                 expected: self.parts.len(),
             });
         }
-        let mut out = Vec::with_capacity(self.size as usize);
+        let mut joiner = Joiner::new(self.size);
         for (id, bytes) in self.parts.iter().zip(parts) {
             if !id.matches(bytes) {
                 return Err(PartError::HashMismatch { id: *id });
             }
-            out.extend_from_slice(bytes);
+            joiner.push(bytes)?;
         }
-        if out.len() as u64 != self.size {
+        joiner.finish()
+    }
+}
+
+/// Joins fetched parts, refusing as soon as they exceed the declared size (so a hostile part
+/// never grows the buffer past it).
+#[derive(Debug)]
+pub(crate) struct Joiner {
+    out: Vec<u8>,
+    size: u64,
+}
+
+impl Joiner {
+    pub(crate) fn new(size: u64) -> Self {
+        Self {
+            // The size was capped when the record was decoded.
+            out: Vec::with_capacity(size.min(MAX_MANIFEST_SIZE) as usize),
+            size,
+        }
+    }
+
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<(), PartError> {
+        let got = self.out.len() as u64 + bytes.len() as u64;
+        if got > self.size {
             return Err(PartError::SizeMismatch {
-                got: out.len() as u64,
+                got,
                 expected: self.size,
             });
         }
-        Ok(out)
+        self.out.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> Result<Vec<u8>, PartError> {
+        if self.out.len() as u64 != self.size {
+            return Err(PartError::SizeMismatch {
+                got: self.out.len() as u64,
+                expected: self.size,
+            });
+        }
+        Ok(self.out)
     }
 }
 
@@ -195,18 +348,78 @@ pub enum PartError {
         /// The part's id.
         id: BlobId,
     },
-    /// The joined parts are not `size` bytes.
+    /// The joined parts are not `size` bytes (or already exceed it).
     #[error("joined parts are {got} bytes, record says {expected}")]
     SizeMismatch {
-        /// Joined length.
+        /// Joined length (so far).
         got: u64,
         /// Declared size.
         expected: u64,
     },
+    /// A part larger than [`PART_SIZE`].
+    #[error("part {id} is {len} bytes, more than a part holds")]
+    TooLarge {
+        /// The part's id.
+        id: BlobId,
+        /// Its length.
+        len: usize,
+    },
+    /// An index part that is not a JSON array of 64-hex ids.
+    #[error("index part {id} is malformed: {reason}")]
+    BadIndex {
+        /// The index part's id.
+        id: BlobId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An index part lists an index part of the same record (itself included): the tree
+    /// would loop.
+    #[error("index part {index} lists index part {id}: a cycle")]
+    Cycle {
+        /// The index part listing it.
+        index: BlobId,
+        /// The index part listed.
+        id: BlobId,
+    },
+    /// A part listed twice.
+    #[error("part {id} is listed twice")]
+    RepeatedPart {
+        /// The part.
+        id: BlobId,
+    },
+}
+
+/// Check the manifest part ids listed by the index part `index` of a two-level `pointer`:
+/// a non-empty JSON array of ids, no index part of the record among them (it would send the
+/// reader round again: a cycle), none seen before (`seen` holds every id so far, index parts
+/// included).
+pub(crate) fn check_index(
+    pointer: &PointerRecord,
+    index: BlobId,
+    bytes: &[u8],
+    seen: &mut HashSet<BlobId>,
+) -> Result<Vec<BlobId>, PartError> {
+    let ids = decode_index(bytes).map_err(|reason| PartError::BadIndex { id: index, reason })?;
+    if ids.is_empty() {
+        return Err(PartError::BadIndex {
+            id: index,
+            reason: "lists no part".into(),
+        });
+    }
+    for id in &ids {
+        if pointer.parts.contains(id) {
+            return Err(PartError::Cycle { index, id: *id });
+        }
+        if !seen.insert(*id) {
+            return Err(PartError::RepeatedPart { id: *id });
+        }
+    }
+    Ok(ids)
 }
 
 /// Decode a record value: a pointer record when it has `manifestParts`, otherwise the inline
-/// manifest bytes (validated later as a manifest).
+/// manifest bytes (validated later as a manifest). A pointer's size, levels, part count and
+/// repeated parts are checked here, before anything is fetched.
 pub fn decode_value(value: &[u8]) -> Result<RecordValue, RecordError> {
     let json: serde_json::Value =
         serde_json::from_slice(value).map_err(|e| RecordError::NotJson(e.to_string()))?;
@@ -226,6 +439,22 @@ pub fn decode_value(value: &[u8]) -> Result<RecordValue, RecordError> {
     if p.size == 0 || p.size > MAX_MANIFEST_SIZE {
         return Err(RecordError::BadSize(p.size));
     }
+    let levels = p.levels.unwrap_or(1);
+    let listed = p.manifest_parts.len() as u64;
+    let data = data_parts(p.size);
+    let expected = match levels {
+        1 => data,
+        // Each index part lists at least one part and at most MAX_INDEX_IDS.
+        2 => listed.clamp(index_parts(data), data),
+        other => return Err(RecordError::BadLevels(other)),
+    };
+    if listed != expected {
+        return Err(RecordError::PartCountMismatch {
+            parts: p.manifest_parts.len(),
+            size: p.size,
+            expected,
+        });
+    }
     let parts = p
         .manifest_parts
         .iter()
@@ -235,22 +464,18 @@ pub fn decode_value(value: &[u8]) -> Result<RecordValue, RecordError> {
             field: "manifestParts",
             reason: e.to_string(),
         })?;
-    let expected = expected_parts(p.size);
-    if parts.len() as u64 != expected {
-        return Err(RecordError::PartCountMismatch {
-            parts: parts.len(),
-            size: p.size,
-            expected,
-        });
+    let mut seen = HashSet::with_capacity(parts.len());
+    if let Some(id) = parts.iter().find(|id| !seen.insert(**id)) {
+        return Err(RecordError::RepeatedPart(*id));
     }
     Ok(RecordValue::Pointer(PointerRecord {
         public_key,
         sequence: p.sequence,
         parts,
         size: p.size,
+        levels,
     }))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,8 +560,8 @@ mod tests {
             RecordError::BadSize(0)
         );
         assert_eq!(
-            decode_value(mk("", "1", &one, "67108865").as_bytes()).unwrap_err(),
-            RecordError::BadSize(67108865)
+            decode_value(mk("", "1", &one, "268435457").as_bytes()).unwrap_err(),
+            RecordError::BadSize(268435457)
         );
         assert_eq!(
             decode_value(mk("", "1", &one, "1048577").as_bytes()).unwrap_err(),
@@ -378,11 +603,160 @@ mod tests {
             PointerRecord::split(KEY, 0, b"x").unwrap_err(),
             RecordError::BadSequence(0)
         );
-        // 13 parts do not fit in one 996-byte record.
-        let big = vec![0u8; 12 * PART_SIZE + 1];
+        let over = vec![0u8; MAX_MANIFEST_SIZE as usize + 1];
+        assert_eq!(
+            PointerRecord::split(KEY, 1, &over).unwrap_err(),
+            RecordError::BadSize(MAX_MANIFEST_SIZE + 1)
+        );
+    }
+
+    /// `n` bytes whose 1 MiB parts all differ.
+    fn distinct_bytes(n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i / PART_SIZE) as u8 ^ (i % 251) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn one_level_while_it_fits_then_two() {
+        // 12 parts fit in one record, as before 5.1 (no `levels` key).
+        let twelve = distinct_bytes(12 * PART_SIZE);
+        let (rec, parts) = PointerRecord::split(KEY, 3, &twelve).unwrap();
+        assert_eq!((rec.levels, rec.parts.len(), parts.len()), (1, 12, 12));
+        assert!(!String::from_utf8(rec.encode()).unwrap().contains("levels"));
+        // 13 do not: one index part listing the 13 parts.
+        let thirteen = distinct_bytes(12 * PART_SIZE + 1);
+        let (rec, parts) = PointerRecord::split(KEY, 3, &thirteen).unwrap();
+        assert_eq!((rec.levels, rec.parts.len(), parts.len()), (2, 1, 14));
+        let text = String::from_utf8(rec.encode()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "{{\"publicKey\":\"{}\",\"sequence\":3,\"manifestParts\":[\"{}\"],\"size\":{},\"levels\":2}}",
+                hex::encode(KEY),
+                rec.parts[0],
+                12 * PART_SIZE + 1
+            )
+        );
+        assert!(text.len() <= MAX_VALUE_LEN);
+        assert_eq!(
+            decode_value(text.as_bytes()).unwrap(),
+            RecordValue::Pointer(rec.clone())
+        );
+        // The index part lists the manifest's parts, which join back into it.
+        assert_eq!(parts[0].0, rec.parts[0]);
+        let listed = decode_index(&parts[0].1).unwrap();
+        let data: Vec<BlobId> = parts[1..].iter().map(|(id, _)| *id).collect();
+        assert_eq!(listed, data);
+        let joined: Vec<u8> = parts[1..]
+            .iter()
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect();
+        assert_eq!(joined, thirteen);
+        // At the cap: still one index part.
+        assert_eq!(index_parts(data_parts(MAX_MANIFEST_SIZE)), 1);
+        // A full index part fits in a part; one more id would not.
+        let full = vec![BlobId::of(b"id"); MAX_INDEX_IDS + 1];
+        assert!(encode_index(&full[1..]).len() <= PART_SIZE);
+        assert!(encode_index(&full).len() > PART_SIZE);
+    }
+
+    #[test]
+    fn two_level_records_are_checked_before_fetching() {
+        let key = hex::encode(KEY);
+        let id = |n: u8| BlobId::of(&[n]).to_hex();
+        let rec = |parts: &[String], size: u64, levels: &str| {
+            let list: Vec<String> = parts.iter().map(|p| format!("\"{p}\"")).collect();
+            format!(
+                "{{\"publicKey\":\"{key}\",\"sequence\":1,\"manifestParts\":[{}],\"size\":{size}{levels}}}",
+                list.join(",")
+            )
+        };
+        let big = 100 * PART_SIZE as u64;
         assert!(matches!(
-            PointerRecord::split(KEY, 1, &big).unwrap_err(),
-            RecordError::PointerTooLarge { parts: 13, .. }
+            decode_value(rec(&[id(1)], big, ",\"levels\":2").as_bytes()).unwrap(),
+            RecordValue::Pointer(PointerRecord { levels: 2, .. })
         ));
+        // An explicit one level is one level.
+        assert!(decode_value(rec(&[id(1)], 5, ",\"levels\":1").as_bytes()).is_ok());
+        for bad in [0, 3, 1000] {
+            assert_eq!(
+                decode_value(rec(&[id(1)], big, &format!(",\"levels\":{bad}")).as_bytes())
+                    .unwrap_err(),
+                RecordError::BadLevels(bad)
+            );
+        }
+        // Several index parts are fine, up to one per manifest part.
+        assert!(decode_value(rec(&[id(1), id(2)], big, ",\"levels\":2").as_bytes()).is_ok());
+        let three: Vec<String> = (1..=3).map(id).collect();
+        assert_eq!(
+            decode_value(rec(&three, 2 * PART_SIZE as u64, ",\"levels\":2").as_bytes())
+                .unwrap_err(),
+            RecordError::PartCountMismatch {
+                parts: 3,
+                size: 2 * PART_SIZE as u64,
+                expected: 2
+            }
+        );
+        assert_eq!(
+            decode_value(rec(&[], big, ",\"levels\":2").as_bytes()).unwrap_err(),
+            RecordError::PartCountMismatch {
+                parts: 0,
+                size: big,
+                expected: 1
+            }
+        );
+        assert_eq!(
+            decode_value(rec(&[id(1)], MAX_MANIFEST_SIZE + 1, ",\"levels\":2").as_bytes())
+                .unwrap_err(),
+            RecordError::BadSize(MAX_MANIFEST_SIZE + 1)
+        );
+        assert_eq!(
+            decode_value(rec(&[id(1), id(1)], PART_SIZE as u64 + 1, "").as_bytes()).unwrap_err(),
+            RecordError::RepeatedPart(BlobId::of(&[1]))
+        );
+    }
+
+    #[test]
+    fn index_parts_are_checked() {
+        let data: Vec<BlobId> = (0..3u8).map(|n| BlobId::of(&[n])).collect();
+        let index = encode_index(&data);
+        let index_id = BlobId::of(&index);
+        let pointer = PointerRecord {
+            public_key: KEY,
+            sequence: 1,
+            parts: vec![index_id],
+            size: 2 * PART_SIZE as u64 + 1,
+            levels: 2,
+        };
+        let seen = || HashSet::from([index_id]);
+        assert_eq!(
+            check_index(&pointer, index_id, &index, &mut seen()).unwrap(),
+            data
+        );
+        let with = |ids: &[BlobId]| encode_index(ids);
+        assert_eq!(
+            check_index(&pointer, index_id, &with(&[data[0], index_id]), &mut seen()).unwrap_err(),
+            PartError::Cycle {
+                index: index_id,
+                id: index_id
+            }
+        );
+        assert_eq!(
+            check_index(
+                &pointer,
+                index_id,
+                &with(&[data[0], data[1], data[0]]),
+                &mut seen()
+            )
+            .unwrap_err(),
+            PartError::RepeatedPart { id: data[0] }
+        );
+        for bad in [&b"{}"[..], b"[]", b"[1]", b"[\"AB\"]", b"", b"[\"x\"] junk"] {
+            assert!(matches!(
+                check_index(&pointer, index_id, bad, &mut seen()).unwrap_err(),
+                PartError::BadIndex { .. }
+            ));
+        }
     }
 }

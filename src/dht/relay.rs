@@ -26,11 +26,12 @@ impl Gateway for DhtClient {
     fn publish(&self, item: Publish) -> GatewayFuture {
         let dht = self.clone();
         Box::pin(async move {
-            let record = verify_publish(&item).map_err(|e| format!("refused: {e}"))?;
+            let record = verify_publish(&item)
+                .map_err(|e| format!("refused: {}", crate::error::ErrorChain(&e)))?;
             dht.put_record(&record, None)
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("DHT put failed: {e}"))
+                .map_err(|e| format!("DHT put failed: {}", crate::error::ErrorChain(&e)))
         })
     }
 
@@ -69,10 +70,12 @@ impl PartFetcher for TransportFetcher {
                         conn.close().await;
                         match result {
                             Ok(bytes) => return Ok(bytes),
-                            Err(e) => reasons.push(format!("{peer}: {e}")),
+                            Err(e) => {
+                                reasons.push(format!("{peer}: {}", crate::error::ErrorChain(&e)))
+                            }
                         }
                     }
-                    Err(e) => reasons.push(format!("{peer}: {e}")),
+                    Err(e) => reasons.push(format!("{peer}: {}", crate::error::ErrorChain(&e))),
                 }
             }
             Err(FetchError(format!(

@@ -58,7 +58,7 @@ fn open_content(manifest: &SignedManifest, key: Option<&ReadKey>) -> Option<Mani
     match manifest.decrypt(key) {
         Ok(content) => Some(content),
         Err(e) => {
-            tracing::warn!(error = %e, "subscribed private manifest does not open with the read key");
+            tracing::warn!(error = %crate::error::ErrorChain(&e), "subscribed private manifest does not open with the read key");
             None
         }
     }
@@ -151,7 +151,9 @@ impl DhtClient {
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "subscription poll found nothing new"),
+                    Err(e) => {
+                        tracing::debug!(error = %crate::error::ErrorChain(&e), "subscription poll found nothing new")
+                    }
                 }
             }
         });
@@ -178,13 +180,13 @@ impl DhtClient {
                 let ids = match store.list() {
                     Ok(ids) => ids,
                     Err(e) => {
-                        tracing::warn!(error = %e, "seeder cannot list the store");
+                        tracing::warn!(error = %crate::error::ErrorChain(&e), "seeder cannot list the store");
                         continue;
                     }
                 };
                 for id in ids {
                     if let Err(e) = client.announce_blob(&id, port).await {
-                        tracing::debug!(blob = %id, error = %e, "re-announce failed");
+                        tracing::debug!(blob = %id, error = %crate::error::ErrorChain(&e), "re-announce failed");
                     }
                 }
             }

@@ -18,7 +18,7 @@ pub enum DownloadError {
     #[error("the read key does not open this private manifest (wrong key)")]
     WrongReadKey,
     /// The manifest (or its content) is invalid.
-    #[error("invalid manifest: {0}")]
+    #[error("invalid manifest")]
     Manifest(#[from] ManifestError),
     /// Two different files of the manifest have the same name, so both cannot be written.
     #[error("the manifest holds two different files named {name:?}")]
@@ -56,7 +56,7 @@ pub enum DownloadError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// File-system error on a destination folder.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or folder concerned.
         path: PathBuf,

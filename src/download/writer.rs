@@ -226,6 +226,7 @@ impl FileWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blob::out_file::tests::names;
     use crate::blob::seal_chunk;
     use crate::manifest::{Chunk, FileEntry, CHUNK_SIZE};
     use std::path::Path;
@@ -244,15 +245,6 @@ mod tests {
             chunks,
         };
         (data, entry, blobs)
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
     }
 
     fn job(entry: FileEntry, dir: &Path) -> FileJob {

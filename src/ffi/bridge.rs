@@ -311,15 +311,16 @@ impl Event {
         }
     }
 
-    /// A failed event; `error`'s message is the reason C++ shows, its kind what C++ acts on.
+    /// A failed event; `error` and its causes, on one line, are the reason C++ shows; its
+    /// kind what C++ acts on.
     pub(crate) fn failed(
         operation: Operation,
         request: u64,
         subject: String,
-        error: &(impl std::fmt::Display + Kind),
+        error: &(impl std::error::Error + Kind),
     ) -> Self {
         Self {
-            message: error.to_string(),
+            message: crate::error::chain(error),
             kind: error.kind(),
             ok: false,
             ..Self::succeeded(operation, request, subject)

@@ -44,6 +44,7 @@ impl Kind for DhtError {
             // Binding the UDP socket, reaching nodes, nodes refusing or losing the item.
             Self::Bind { .. }
             | Self::NoNodes
+            | Self::NoNodeAnswered { .. }
             | Self::NotStored
             | Self::Rejected { .. }
             | Self::LowerSeq { .. }
@@ -61,7 +62,7 @@ impl Kind for DhtError {
             // Nothing (newer than what was seen) is published under this key and salt.
             Self::NotFound | Self::Stale { .. } => ErrorKind::NotFound,
             Self::NoValidRecord(e) => e.kind(),
-            Self::NoFetcher => ErrorKind::Internal,
+            Self::NoFetcher | Self::Task(_) => ErrorKind::Internal,
             Self::Store(e) => e.kind(),
             Self::State { .. } => ErrorKind::Storage,
         }

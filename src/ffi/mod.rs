@@ -16,7 +16,9 @@ mod panic;
 mod queue;
 
 /// Why a bridge call failed. Its message is what C++ receives in `rust::Error::what()` or an
-/// event's `message`; its kind (`error.rs`) what it receives in an event's `kind`.
+/// event's `message`: the whole cause chain on one line, each cause once (see
+/// [`crate::error`]); it is the end of the chain on this side of the boundary, so it returns no
+/// `source()`. Its kind (`error.rs`) is what C++ receives in an event's `kind`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FfiError {
@@ -27,24 +29,64 @@ pub enum FfiError {
     #[error("engine runtime: {0}")]
     Runtime(String),
     /// A DHT operation failed.
-    #[error("{0}")]
-    Dht(#[from] crate::dht::DhtError),
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Dht(crate::dht::DhtError),
     /// The blob server failed.
-    #[error("{0}")]
-    Peer(#[from] crate::peer::PeerError),
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Peer(crate::peer::PeerError),
     /// A manifest was refused (the reason of PROTOCOL.md 2.4).
-    #[error("{0}")]
-    Manifest(#[from] crate::manifest::ManifestError),
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Manifest(crate::manifest::ManifestError),
     /// The secure channel failed (handshake, frame, or closed).
-    #[error("{0}")]
-    Transport(#[from] crate::transport::TransportError),
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Transport(crate::transport::TransportError),
     /// An identity (key pair or identity file) was refused.
-    #[error("{0}")]
-    Identity(#[from] crate::identity::IdentityError),
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Identity(crate::identity::IdentityError),
     /// The blob store failed.
-    #[error("{0}")]
-    Store(#[from] crate::blob::StoreError),
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Store(crate::blob::StoreError),
     /// An argument from C++ was malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+}
+
+// Written out rather than `#[from]`, which would also make the inner error the `source()`:
+// the message already holds the whole chain.
+macro_rules! ffi_from {
+    ($($variant:ident($ty:ty)),*) => {$(
+        impl From<$ty> for FfiError {
+            fn from(e: $ty) -> Self {
+                FfiError::$variant(e)
+            }
+        }
+    )*};
+}
+ffi_from!(
+    Dht(crate::dht::DhtError),
+    Peer(crate::peer::PeerError),
+    Manifest(crate::manifest::ManifestError),
+    Transport(crate::transport::TransportError),
+    Identity(crate::identity::IdentityError),
+    Store(crate::blob::StoreError)
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpp_gets_the_whole_chain_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use");
+        let e: FfiError = crate::peer::PeerError::Bind {
+            addr: "127.0.0.1:1".into(),
+            source: io,
+        }
+        .into();
+        assert_eq!(
+            e.to_string(),
+            "cannot listen on 127.0.0.1:1: address in use"
+        );
+        assert!(std::error::Error::source(&e).is_none());
+    }
 }

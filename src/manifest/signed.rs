@@ -15,9 +15,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 /// JavaScript represents exactly.
 pub const MAX_SEQUENCE: u64 = MAX_SAFE_INTEGER;
 
-/// Largest manifest text accepted: the 64 MiB limit of a manifest fetched in parts
-/// (PROTOCOL.md 4).
-pub const MAX_MANIFEST_LEN: usize = 64 << 20;
+/// Largest manifest text accepted: 256 MiB, what a two-level pointer record carries
+/// (PROTOCOL.md 4; about a million chunks, a channel of more than 1 TiB).
+pub const MAX_MANIFEST_LEN: usize = 256 << 20;
 
 /// The 32-byte key that opens private manifests (XSalsa20-Poly1305). Zeroized on drop; its
 /// Debug output is redacted.

@@ -70,7 +70,7 @@ impl std::fmt::Debug for DemoOptions {
 }
 
 /// What the demo did and measured.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DemoReport {
     /// Size of the file.
     pub size: u64,
@@ -92,6 +92,35 @@ pub struct DemoReport {
     pub source_sha256: [u8; 32],
     /// SHA-256 of the downloaded file.
     pub result_sha256: [u8; 32],
+}
+
+impl std::fmt::Debug for DemoReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            size,
+            nodes,
+            peers,
+            public_key,
+            sequence,
+            manifest_parts,
+            phases,
+            download,
+            source_sha256,
+            result_sha256,
+        } = self;
+        f.debug_struct("DemoReport")
+            .field("size", size)
+            .field("nodes", nodes)
+            .field("peers", peers)
+            .field("public_key", public_key)
+            .field("sequence", sequence)
+            .field("manifest_parts", manifest_parts)
+            .field("phases", phases)
+            .field("download", download)
+            .field("source_sha256", &crate::id::HexDebug(source_sha256))
+            .field("result_sha256", &crate::id::HexDebug(result_sha256))
+            .finish()
+    }
 }
 
 impl DemoReport {

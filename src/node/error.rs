@@ -11,7 +11,7 @@ use crate::peer::PeerError;
 #[non_exhaustive]
 pub enum NodeError {
     /// The manifest (or its content) is invalid.
-    #[error("invalid manifest: {0}")]
+    #[error("invalid manifest")]
     Manifest(#[from] ManifestError),
     /// Two different files of the manifest have the same name, so both cannot be written.
     #[error("the manifest holds two different files named {name:?}")]
@@ -32,7 +32,7 @@ pub enum NodeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The DHT refused or failed.
-    #[error("DHT: {0}")]
+    #[error("DHT")]
     Dht(#[from] DhtError),
     /// The blob server could not start.
     #[error(transparent)]
@@ -46,7 +46,7 @@ pub enum NodeError {
         reason: String,
     },
     /// File-system error outside the store (output folder, demo files).
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or folder concerned.
         path: std::path::PathBuf,

@@ -96,7 +96,9 @@ impl Seeding {
                         Ok(()) => {
                             rounds.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(e) => tracing::warn!("re-announce failed: {e}"),
+                        Err(e) => {
+                            tracing::warn!("re-announce failed: {}", crate::error::ErrorChain(&e))
+                        }
                     }
                 }
             })
@@ -188,7 +190,7 @@ async fn announce_all(
         match set.join_next().await {
             Some(Ok(Ok(()))) => ok += 1,
             Some(Ok(Err(e))) => {
-                tracing::debug!("announce failed: {e}");
+                tracing::debug!("announce failed: {}", crate::error::ErrorChain(&e));
                 first_err.get_or_insert(e);
             }
             Some(Err(e)) => return Err(e.into()),
@@ -487,7 +489,9 @@ impl Republisher {
                         count.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(nodes = r.stored_at, "manifest re-put");
                     }
-                    Err(e) => tracing::warn!("manifest re-put failed: {e}"),
+                    Err(e) => {
+                        tracing::warn!("manifest re-put failed: {}", crate::error::ErrorChain(&e))
+                    }
                 }
             }
         });
@@ -550,7 +554,7 @@ async fn record_sequence(
         })?;
         crate::state_file::write(&p, &text).map_err(|e| NodeError::State {
             path: p.clone(),
-            reason: e.to_string(),
+            reason: e.reason(),
         })
     })
     .await?

@@ -39,13 +39,13 @@ pub enum PeerError {
     #[error("connection to the peer was lost before this reply")]
     ConnectionLost,
     /// The transport failed (handshake, binding, framing, socket).
-    #[error("transport: {0}")]
+    #[error(transparent)]
     Transport(#[from] TransportError),
     /// The blob store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The server could not listen on its address.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: String,

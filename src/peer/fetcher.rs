@@ -149,7 +149,7 @@ impl BlobFetcher {
                 }
             };
             if let Err(e) = &outcome {
-                tracing::debug!(peer = %self.peer, "blob {id}: {e}");
+                tracing::debug!(peer = %self.peer, "blob {id}: {}", crate::error::ErrorChain(&e));
             }
             out.push(on_blob(id, outcome).await);
         }

@@ -56,7 +56,7 @@ pub trait Gateway: Send + Sync + 'static {
 
 /// A gossiped sequence number from a peer's HELLO: a hint to look the key up in the DHT,
 /// never to be trusted by itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct GossipHint {
     /// Who sent it.
     pub peer: SocketAddr,
@@ -64,6 +64,17 @@ pub struct GossipHint {
     pub key: [u8; 32],
     /// The sequence number the peer claims to know.
     pub seq: i64,
+}
+
+impl std::fmt::Debug for GossipHint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self { peer, key, seq } = self;
+        f.debug_struct("GossipHint")
+            .field("peer", peer)
+            .field("key", &crate::id::HexDebug(key))
+            .field("seq", seq)
+            .finish()
+    }
 }
 
 /// Why the server ended a connection.
@@ -86,14 +97,14 @@ pub enum CloseReason {
     #[error("connection limit reached")]
     ConnectionLimit,
     /// The key exchange failed (time-out, low-order key, early end).
-    #[error("handshake failed: {0}")]
-    Handshake(Arc<TransportError>),
+    #[error("handshake failed")]
+    Handshake(#[source] Arc<TransportError>),
     /// Framing, authentication or socket failure on an established connection.
-    #[error("transport failure: {0}")]
-    Transport(Arc<TransportError>),
+    #[error("transport failure")]
+    Transport(#[source] Arc<TransportError>),
     /// A message whose payload does not parse; answered with ERROR.
-    #[error("malformed message: {0}")]
-    BadMessage(Arc<TransportError>),
+    #[error("malformed message")]
+    BadMessage(#[source] Arc<TransportError>),
     /// A message only a server sends (DATA, PEERS, OK, ERROR); answered with ERROR.
     #[error("unexpected {} from a client", .0.name())]
     Unexpected(MessageType),
@@ -498,11 +509,11 @@ async fn serve_connection(
                 (None, None)
             }
             Err(e) if msg_type == MessageType::Hello as u8 => {
-                tracing::debug!(%peer, "ignored a HELLO: {e}");
+                tracing::debug!(%peer, "ignored a HELLO: {}", crate::error::ErrorChain(&e));
                 (None, None)
             }
             Err(e) => {
-                let text = format!("Bad Request: {e}");
+                let text = format!("Bad Request: {}", crate::error::ErrorChain(&e));
                 (
                     Some(Job::Reject(text)),
                     Some(CloseReason::BadMessage(Arc::new(e))),
@@ -624,7 +635,7 @@ fn dht_query(payload: &[u8], peer: SocketAddr, shared: &Shared) -> Option<Job> {
             None
         }
         Err(e) => {
-            tracing::debug!(%peer, "ignored a DHT_QUERY: {e}");
+            tracing::debug!(%peer, "ignored a DHT_QUERY: {}", crate::error::ErrorChain(&e));
             None
         }
     }
@@ -717,7 +728,7 @@ async fn read_blob(store: &BlobStore, id: BlobId) -> Reply {
         Ok(Ok(Some(frame))) => Reply::Frame(frame),
         Ok(Ok(None)) => Reply::Message(Message::Error(NOT_FOUND.into())),
         Ok(Err(e)) => {
-            tracing::warn!("blob {id}: {e}");
+            tracing::warn!("blob {id}: {}", crate::error::ErrorChain(&e));
             Reply::Message(Message::Error(NOT_FOUND.into()))
         }
         Err(e) => {

@@ -12,9 +12,13 @@ use super::types::SessionError;
 
 /// A file to publish: where it is and its path in the channel (folders, then name).
 #[derive(Debug, Clone)]
-pub(crate) struct SourceFile {
+#[non_exhaustive]
+pub struct SourceFile {
+    /// Where it is on disk.
     pub abs: PathBuf,
+    /// Its folders in the channel, outermost first (empty: the channel's root).
     pub dirs: Vec<String>,
+    /// Its file name.
     pub name: String,
 }
 
@@ -37,7 +41,7 @@ pub(crate) fn join_path(dirs: &[String], name: &str) -> String {
 /// Every file under `paths`: a file is published under its name; a folder's files under
 /// their path relative to that folder (the folder is the channel's root). Sorted by path
 /// inside each folder; symlinks are not followed (a link could point outside).
-pub(crate) fn collect(paths: &[PathBuf]) -> Result<Vec<SourceFile>, SessionError> {
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<SourceFile>, SessionError> {
     let mut out = Vec::new();
     for p in paths {
         let meta = std::fs::symlink_metadata(p).map_err(|source| SessionError::Io {

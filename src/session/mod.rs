@@ -32,6 +32,7 @@ mod sync;
 mod types;
 
 pub use channel::{ChannelId, ChannelRef, ChannelRefError, LINK_SCHEME};
+pub use files::{collect as collect_files, SourceFile};
 pub use sync::entry_path;
 pub use types::{
     ChannelFile, ErrorKind, PublishOutcome, PublishSettings, PublishedStatus, RemovedFiles,
@@ -469,14 +470,18 @@ impl Session {
         let ctx = &self.inner.ctx;
         let public_key = identity.public_key_bytes();
         let previous = lock(&ctx.state).publ(&public_key, &settings.salt).cloned();
+        // Dropping this future (a caller that gave up) stops the ingest and removes the
+        // blobs it stored.
+        let cancel = CancelOnDrop::default();
         let prepared = {
             let (paths, store, prev) = (paths.to_vec(), ctx.store.clone(), previous.clone());
+            let (flag, progress) = (cancel.0.clone(), settings.progress.clone());
             tokio::task::spawn_blocking(move || {
                 let sources = files::collect(&paths)?;
                 if sources.is_empty() {
                     return Err(SessionError::Node(NodeError::NoFiles));
                 }
-                publish::prepare(&sources, prev.as_ref(), &store)
+                publish::prepare(&sources, prev.as_ref(), &store, &flag, progress.as_ref())
             })
             .await??
         };
@@ -1023,4 +1028,14 @@ async fn sync_update(
         files_unchanged: outcome.files_unchanged,
     });
     Ok(())
+}
+
+/// Raises its flag when dropped: tells blocking work that its caller has gone.
+#[derive(Default)]
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }

@@ -273,7 +273,13 @@ pub struct PublishSettings {
     /// The identity's file, when it has one: remembered in the state folder so that a new
     /// session on it keeps the channel alive again (re-put, served) without a new publish.
     pub identity_file: Option<PathBuf>,
+    /// Called with the number of bytes read each time the ingest of changed files advances
+    /// (on a blocking thread: keep it short).
+    pub progress: Option<IngestProgress>,
 }
+
+/// A publish's ingest progress callback (bytes read since the last call).
+pub type IngestProgress = Arc<dyn Fn(u64) + Send + Sync>;
 
 impl std::fmt::Debug for PublishSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -281,6 +287,8 @@ impl std::fmt::Debug for PublishSettings {
             .field("title", &self.title)
             .field("salt", &self.salt)
             .field("read_key", &self.read_key.as_ref().map(|_| "<redacted>"))
+            .field("identity_file", &self.identity_file)
+            .field("progress", &self.progress.is_some())
             .finish()
     }
 }
@@ -311,6 +319,11 @@ impl PublishSettings {
     /// Identity file (for resuming after a restart).
     pub fn identity_file(mut self, f: Option<PathBuf>) -> Self {
         self.identity_file = f;
+        self
+    }
+    /// Ingest progress callback.
+    pub fn progress(mut self, f: Option<IngestProgress>) -> Self {
+        self.progress = f;
         self
     }
 }
@@ -540,6 +553,9 @@ pub enum SessionError {
     /// The session has stopped.
     #[error("the session has stopped")]
     Stopped,
+    /// The publish was cancelled (its future dropped) before it was done.
+    #[error("cancelled")]
+    Cancelled,
     /// A task died.
     #[error("internal: {0}")]
     Internal(String),
@@ -581,7 +597,9 @@ impl SessionError {
                 N::Blob(_) | N::Io { .. } | N::NoFiles => ErrorKind::Io,
                 _ => ErrorKind::Internal,
             },
-            SessionError::Stopped | SessionError::Internal(_) => ErrorKind::Internal,
+            SessionError::Stopped | SessionError::Cancelled | SessionError::Internal(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 }

@@ -45,7 +45,7 @@ pub enum TransportError {
     #[error("KRPC: {0}")]
     BadKrpc(String),
     /// A REQUEST or FIND_PEERS payload (or an id inside JSON) that is not 64 lowercase hex.
-    #[error("{message}: invalid blob id: {source}")]
+    #[error("{message}: invalid blob id")]
     BadId {
         /// The message concerned.
         message: &'static str,
@@ -85,6 +85,6 @@ pub enum TransportError {
     #[error("connection closed by peer")]
     Closed,
     /// A socket error.
-    #[error("i/o: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -25,7 +25,7 @@ pub enum Role {
 
 /// The public facts of a completed handshake: who is who and both ephemeral keys. Identity
 /// binding signs over them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SessionInfo {
     /// Our role.
     pub role: Role,
@@ -33,6 +33,21 @@ pub struct SessionInfo {
     pub local_ephemeral: [u8; KEY_LEN],
     /// The peer's ephemeral X25519 public key.
     pub peer_ephemeral: [u8; KEY_LEN],
+}
+
+impl std::fmt::Debug for SessionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            role,
+            local_ephemeral,
+            peer_ephemeral,
+        } = self;
+        f.debug_struct("SessionInfo")
+            .field("role", role)
+            .field("local_ephemeral", &crate::id::HexDebug(local_ephemeral))
+            .field("peer_ephemeral", &crate::id::HexDebug(peer_ephemeral))
+            .finish()
+    }
 }
 
 impl SessionInfo {

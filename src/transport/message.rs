@@ -89,7 +89,7 @@ impl MessageType {
 
 /// HELLO: protocol version, optional gossip of latest sequence numbers, and identity binding
 /// (PROTOCOL.md 5.4): `bind` in a client's HELLO, `id` and `sig` in a server's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Hello {
     /// Protocol version: 5, or what the peer claimed (a missing or non-numeric `v` reads as
     /// [`PROTOCOL_VERSION`], a numeric string as its number, a fraction rounded down).
@@ -102,6 +102,25 @@ pub struct Hello {
     pub id: Option<[u8; 32]>,
     /// The binding signature (binding answer).
     pub sig: Option<[u8; 64]>,
+}
+
+impl std::fmt::Debug for Hello {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            v,
+            gossip,
+            bind,
+            id,
+            sig,
+        } = self;
+        f.debug_struct("Hello")
+            .field("v", v)
+            .field("gossip", &crate::id::GossipDebug(gossip))
+            .field("bind", bind)
+            .field("id", &crate::id::hex_opt(id))
+            .field("sig", &crate::id::hex_opt(sig))
+            .finish()
+    }
 }
 
 impl Hello {

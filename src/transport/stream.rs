@@ -99,7 +99,7 @@ fn set_recv_low_water(_sock: &OwnedReadHalf, _bytes: usize) -> std::io::Result<(
 }
 
 /// Options for [`connect`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectOptions {
     /// Time allowed for TCP connect, key exchange and (with binding) the server's proof.
     pub handshake_timeout: Duration,
@@ -108,6 +108,21 @@ pub struct ConnectOptions {
     /// Gossip to send in a HELLO right after the handshake. A HELLO is sent when this is set
     /// or when binding is required.
     pub gossip: Option<BTreeMap<[u8; 32], i64>>,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            handshake_timeout,
+            expect_identity,
+            gossip,
+        } = self;
+        f.debug_struct("ConnectOptions")
+            .field("handshake_timeout", handshake_timeout)
+            .field("expect_identity", &crate::id::hex_opt(expect_identity))
+            .field("gossip", &crate::id::GossipDebug(gossip))
+            .finish()
+    }
 }
 
 impl Default for ConnectOptions {
@@ -209,7 +224,7 @@ pub async fn connect(
     match verdict {
         Ok(()) => Ok(stream),
         Err(e) => {
-            tracing::warn!(peer = %stream.peer_addr, "closing: {e}");
+            tracing::warn!(peer = %stream.peer_addr, "closing: {}", crate::error::ErrorChain(&e));
             let _ = stream.close_within(Duration::from_secs(1)).await;
             Err(e)
         }
