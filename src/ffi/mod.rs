@@ -14,6 +14,7 @@ mod error;
 mod manifest;
 mod panic;
 mod queue;
+mod session;
 
 /// Why a bridge call failed. Its message is what C++ receives in `rust::Error::what()` or an
 /// event's `message`; its kind (`error.rs`) what it receives in an event's `kind`.
@@ -44,6 +45,9 @@ pub enum FfiError {
     /// The blob store failed.
     #[error("{0}")]
     Store(#[from] crate::blob::StoreError),
+    /// The channels session refused or failed an operation.
+    #[error("{0}")]
+    Session(#[from] crate::session::SessionError),
     /// An argument from C++ was malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
