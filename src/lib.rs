@@ -6,8 +6,8 @@
 //! Layers, bottom up: [`identity`] and [`id`] (keys and content ids), [`manifest`] (signed
 //! channel descriptions), [`blob`] (encrypted fixed-size chunks and their store), [`transport`]
 //! (the encrypted v5 channel, sans-IO with a tokio adapter), [`peer`] (blob server and fetcher),
-//! [`dht`] (BEP 44 records and BEP 5 discovery on `mainline`), and [`node`] (publishing and
-//! downloading channels end to end).
+//! [`dht`] (BEP 44 records and BEP 5 discovery on `mainline`), [`download`] (files fetched
+//! from many peers and written atomically), and [`node`] (publishing channels, the demo).
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -16,10 +16,13 @@
 
 pub mod blob;
 pub mod dht;
+pub mod download;
 pub mod ffi;
 pub mod id;
 pub mod identity;
 pub mod manifest;
 pub mod node;
 pub mod peer;
+pub mod session;
+pub mod state_file;
 pub mod transport;

@@ -124,6 +124,7 @@ fn private_channel_publish_and_download_processes() {
     let published = publisher.next_line();
     let seq: u64 = published
         .strip_prefix("published seq ")
+        .and_then(|rest| rest.strip_suffix(" (0 of 1 files unchanged)"))
         .unwrap_or_else(|| panic!("unexpected line {published:?}"))
         .parse()
         .unwrap();

@@ -39,13 +39,13 @@ pub struct DownloadArgs {
 pub struct ChannelArgs {
     /// DHT nodes to bootstrap from (repeatable).
     #[arg(long, value_name = "HOST:PORT", required = true, num_args = 1..)]
-    bootstrap: Vec<String>,
+    pub bootstrap: Vec<String>,
     /// Read key (64 hex) of a private channel.
     #[arg(long, value_name = "HEX")]
-    read_key: Option<String>,
+    pub read_key: Option<String>,
     /// Sub-channel name.
     #[arg(long, value_name = "TEXT")]
-    salt: Option<String>,
+    pub salt: Option<String>,
 }
 
 impl ChannelArgs {
@@ -78,6 +78,19 @@ pub fn read_key(text: Option<&str>) -> anyhow::Result<Option<ReadKey>> {
 /// A client-mode DHT node, never on the default port, bound to loopback when every bootstrap
 /// node is on loopback (so local networks stay local).
 pub fn dht_client(bootstrap: &[String]) -> anyhow::Result<DhtClient> {
+    let loopback = all_loopback(bootstrap)?;
+    let mut config = client_config(bootstrap, loopback);
+    if loopback {
+        config.request_timeout = LOOPBACK_TIMEOUT;
+    }
+    Ok(DhtClient::start(&config)?)
+}
+
+/// Loopback nodes answer at once; a lost packet should not cost the default 2 s.
+pub const LOOPBACK_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// True when every bootstrap node resolves to a loopback address (checks the HOST:PORT form).
+pub fn all_loopback(bootstrap: &[String]) -> anyhow::Result<bool> {
     let mut loopback = true;
     for b in bootstrap {
         let addr = b
@@ -87,12 +100,7 @@ pub fn dht_client(bootstrap: &[String]) -> anyhow::Result<DhtClient> {
             .with_context(|| format!("{b:?} has no IPv4 address (the DHT is IPv4)"))?;
         loopback &= addr.ip().is_loopback();
     }
-    let mut config = client_config(bootstrap, loopback);
-    if loopback {
-        // Loopback nodes answer at once; a lost packet should not cost the default 2 s.
-        config.request_timeout = Duration::from_millis(500);
-    }
-    Ok(DhtClient::start(&config)?)
+    Ok(loopback)
 }
 
 /// The configuration of a client-mode node on `bootstrap`: never the default port (0 = any),

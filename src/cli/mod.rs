@@ -15,6 +15,7 @@ mod manifest;
 mod peer;
 mod progress;
 mod publish;
+mod subscribe;
 
 /// Megatorrent: signed, encrypted content channels on the BitTorrent Mainline DHT.
 #[derive(Parser)]
@@ -51,6 +52,10 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Download every file of a channel, verified.
     Download(download::DownloadArgs),
+    /// Follow a channel: sync every new version into a folder and seed it, until SIGINT/SIGTERM.
+    Subscribe(subscribe::SubscribeArgs),
+    /// List a channel's current version: sequence, and every file's path and size.
+    Ls(subscribe::LsArgs),
     /// The whole protocol on 127.0.0.1 in one command (local DHT, seeders, a subscriber).
     Demo(demo::DemoArgs),
 }
@@ -70,6 +75,8 @@ pub fn main() -> ExitCode {
         Command::Dht(cmd) => dht::run(cmd),
         Command::Publish(args) => publish::run(args),
         Command::Download(args) => download::run(args),
+        Command::Subscribe(args) => subscribe::run_subscribe(args),
+        Command::Ls(args) => subscribe::run_ls(args),
         Command::Demo(args) => demo::run(args),
     };
     match outcome {

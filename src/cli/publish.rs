@@ -1,19 +1,22 @@
-//! `megatorrent publish`: publish files to a channel and keep serving them.
+//! `megatorrent publish`: publish files and folders to a channel (incrementally) and keep
+//! serving them.
 
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use megatorrent::blob::BlobStore;
 use megatorrent::identity::Identity;
-use megatorrent::node::{publish_files, PublishOptions, SeedingOptions};
-use megatorrent::peer::ServerConfig;
+use megatorrent::session::{PublishSettings, Session};
 
 use super::download::{runtime, ChannelArgs};
+use super::subscribe::session_config;
+
+/// The state folder inside the blob folder when `--state` is not given (the blob server
+/// serves only names that are blob ids, so it is never served).
+const DEFAULT_STATE: &str = ".megatorrent-state";
 
 /// Publish files to the channel of an identity, then serve and re-announce them until
 /// SIGINT/SIGTERM.
@@ -24,8 +27,9 @@ use super::download::{runtime, ChannelArgs};
     a.help("Publish a private manifest readable with this key (64 hex)")
 }))]
 pub struct PublishArgs {
-    /// Files to publish (their names are what downloaders get).
-    #[arg(value_name = "FILE", required = true)]
+    /// Files and folders to publish (a file under its name; a folder's files under their path
+    /// inside it).
+    #[arg(value_name = "PATH", required = true)]
     files: Vec<PathBuf>,
     /// Identity file of the channel (see `megatorrent keygen`).
     #[arg(long, value_name = "FILE")]
@@ -36,65 +40,80 @@ pub struct PublishArgs {
     /// Address the blob server listens on; port 0 picks a free port (printed).
     #[arg(long, value_name = "HOST:PORT")]
     listen: String,
+    /// State folder: last sequence and file index of the channel, so publishing again
+    /// re-uses unchanged files. Default: `.megatorrent-state` inside --blobs.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
     #[command(flatten)]
     channel: ChannelArgs,
 }
 
-/// Publish, print `public key ...`, `listening ...` and `published seq N`, then serve.
+/// Publish, print `public key ...`, `listening ...` and
+/// `published seq N (K of M files unchanged)`, then serve.
 pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let identity = Arc::new(Identity::load(&args.identity).context("cannot read the identity")?);
     let key = args.channel.read_key()?;
-    let listen: SocketAddr = args
-        .listen
-        .to_socket_addrs()
-        .with_context(|| format!("bad --listen {:?} (expected HOST:PORT)", args.listen))?
-        .next()
-        .with_context(|| format!("--listen {:?} resolves to nothing", args.listen))?;
-    let store = BlobStore::open(&args.blobs).context("cannot open the blob store")?;
+    let state = args
+        .state
+        .clone()
+        .unwrap_or_else(|| args.blobs.join(DEFAULT_STATE));
+    let config = session_config(state, &args.channel.bootstrap, Some(&args.listen))?
+        .blob_dir(&args.blobs)
+        // Peers that ask for binding learn that this server is the channel's owner.
+        .server_identity(Some(identity.clone()));
     let mut stdout = std::io::stdout();
     writeln!(stdout, "public key {}", identity.public_key_hex())?;
     stdout.flush()?;
     runtime()?.block_on(async {
         // Watch the signals from the start, so that a stop during publishing also exits 0.
         let mut stop = StopSignals::new()?;
-        let dht = args.channel.dht_client()?;
-        let opts = PublishOptions {
-            salt: args.channel.salt().to_vec(),
-            read_key: key,
-            seeding: SeedingOptions {
-                server: ServerConfig {
-                    // Peers that ask for binding learn that this server is the channel's owner.
-                    identity: Some(identity.clone()),
-                    ..ServerConfig::default()
-                },
-                ..SeedingOptions::default()
-            },
-            ..PublishOptions::default()
-        };
-        let published = tokio::select! {
-            r = publish_files(&identity, &args.files, &store, &dht, listen, &opts) => {
-                r.context("publish failed")?
-            }
+        let session = tokio::select! {
+            r = Session::start(config) => r.context("cannot start the session")?,
             _ = stop.wait() => return Ok(ExitCode::SUCCESS),
         };
+        let settings = PublishSettings::new()
+            .salt(args.channel.salt.clone().unwrap_or_default())
+            .read_key(key)
+            .identity_file(Some(args.identity.clone()));
+        let outcome = tokio::select! {
+            r = session.publish(&identity, &args.files, settings) => r,
+            _ = stop.wait() => {
+                session.shutdown().await;
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                session.shutdown().await;
+                return Err(anyhow::Error::new(e).context("publish failed"));
+            }
+        };
         let mut stdout = std::io::stdout();
-        writeln!(stdout, "listening {}", published.local_addr())?;
-        writeln!(stdout, "published seq {}", published.sequence())?;
+        if let Some(addr) = session.listen_addr() {
+            writeln!(stdout, "listening {addr}")?;
+        }
+        writeln!(
+            stdout,
+            "published seq {} ({} of {} files unchanged)",
+            outcome.sequence, outcome.files_unchanged, outcome.files_total
+        )?;
         stdout.flush()?;
         stop.wait().await;
-        published.shutdown().await;
+        session.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
 /// SIGINT and SIGTERM.
-struct StopSignals {
+pub struct StopSignals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
-    fn new() -> anyhow::Result<Self> {
+    /// Watch both (inside a runtime).
+    pub fn new() -> anyhow::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Self {
             term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
@@ -102,7 +121,8 @@ impl StopSignals {
         })
     }
 
-    async fn wait(&mut self) {
+    /// The next of either.
+    pub async fn wait(&mut self) {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -294,12 +293,11 @@ fn load_state(path: &Path) -> Result<HashMap<SeenKey, u64>, DhtError> {
         path: path.to_owned(),
         reason,
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
-        Err(e) => return Err(err(e.to_string())),
+    let Some(bytes) = crate::state_file::read(path).map_err(|e| err(e.to_string()))? else {
+        return Ok(HashMap::new());
     };
-    let map: HashMap<String, u64> = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+    let map: HashMap<String, u64> =
+        serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
     map.into_iter()
         .map(|(k, v)| {
             parse_seen_key(&k)
@@ -310,20 +308,16 @@ fn load_state(path: &Path) -> Result<HashMap<SeenKey, u64>, DhtError> {
 }
 
 fn save_state(path: &Path, seen: &HashMap<SeenKey, u64>) -> Result<(), DhtError> {
-    let err = |reason: String| DhtError::State {
-        path: path.to_owned(),
-        reason,
-    };
     let map: std::collections::BTreeMap<String, u64> =
         seen.iter().map(|(k, v)| (seen_key_text(k), *v)).collect();
-    let text = serde_json::to_vec(&map).map_err(|e| err(e.to_string()))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // Write then rename: a crash never leaves a truncated state file.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.to_string()))?;
-    tmp.write_all(&text).map_err(|e| err(e.to_string()))?;
-    tmp.as_file().sync_all().map_err(|e| err(e.to_string()))?;
-    tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
-    Ok(())
+    let text = serde_json::to_vec(&map).map_err(|e| DhtError::State {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    crate::state_file::write(path, &text).map_err(|e| DhtError::State {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// Check the `HOST:PORT` form only: names are resolved by `mainline` when it bootstraps (an
@@ -457,7 +451,12 @@ impl DhtClient {
         }
     }
 
-    fn note_seen(&self, public_key: &[u8; 32], salt: &[u8], seq: u64) -> Result<(), DhtError> {
+    async fn note_seen(
+        &self,
+        public_key: &[u8; 32],
+        salt: &[u8],
+        seq: u64,
+    ) -> Result<(), DhtError> {
         {
             let mut seen = lock(&self.seen);
             let entry = seen.entry((*public_key, salt.to_vec())).or_insert(0);
@@ -466,14 +465,22 @@ impl DhtClient {
             }
             *entry = seq;
         }
-        match &self.state_file {
-            Some(path) => {
-                let _guard = lock(&self.save_lock);
-                let snapshot = lock(&self.seen).clone();
-                save_state(path, &snapshot)
-            }
-            None => Ok(()),
-        }
+        let Some(path) = self.state_file.clone() else {
+            return Ok(());
+        };
+        // fsync belongs on a blocking thread, never on an async worker.
+        let (seen, save_lock) = (self.seen.clone(), self.save_lock.clone());
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || {
+            let _guard = lock(&save_lock);
+            let snapshot = lock(&seen).clone();
+            save_state(&p, &snapshot)
+        })
+        .await
+        .map_err(|e| DhtError::State {
+            path,
+            reason: e.to_string(),
+        })?
     }
 
     /// Put an already signed record (the gateway's relay, or a manifest record).
@@ -526,7 +533,7 @@ impl DhtClient {
         };
         let record = MutableRecord::sign(identity, seq_i64, &value, opts.salt)?;
         let outcome = self.put_record(&record, opts.cas).await?;
-        self.note_seen(&key, opts.salt, seq)?;
+        self.note_seen(&key, opts.salt, seq).await?;
         Ok(PutReport {
             target: record.target(),
             stored_at: outcome.stored_at,
@@ -561,7 +568,7 @@ impl DhtClient {
                     if let Some(seen) = seen.filter(|s| *s > seq) {
                         return Err(DhtError::Stale { found: seq, seen });
                     }
-                    self.note_seen(public_key, salt, seq)?;
+                    self.note_seen(public_key, salt, seq).await?;
                     return Ok(manifest);
                 }
                 Err(e) => {
@@ -620,6 +627,20 @@ impl DhtClient {
             parts.push(bytes);
         }
         Ok(pointer.join(&parts)?)
+    }
+
+    /// The highest sequence the DHT holds now for `(public_key, salt)`, unverified (for
+    /// choosing a publisher's next sequence; readers use [`DhtClient::get_manifest`]).
+    pub async fn latest_sequence(&self, public_key: &[u8; 32], salt: &[u8]) -> Option<u64> {
+        self.dht
+            .get_mutable_most_recent(public_key, salt_option(salt))
+            .await
+            .and_then(|item| u64::try_from(item.seq()).ok())
+    }
+
+    /// How many nodes the routing table holds (for status displays).
+    pub async fn routing_nodes(&self) -> usize {
+        self.dht.to_bootstrap().await.len()
     }
 
     /// Announce (BEP 5) that this host serves `blob` on TCP `port`.

@@ -21,4 +21,6 @@ pub use client::{
 };
 pub use record::{PointerRecord, RecordError, RecordValue};
 pub use relay::{verify_publish, GossipBridge, TransportFetcher};
-pub use subscription::{ChannelUpdate, Seeder, SubscribeOptions, Subscription, RESEED_INTERVAL};
+pub use subscription::{
+    ChannelUpdate, Seeder, SubscribeOptions, Subscription, POLL_INTERVAL, RESEED_INTERVAL,
+};

@@ -8,15 +8,17 @@
 //! files atomically.
 
 pub mod demo;
-mod downloader;
 mod error;
 mod publisher;
 
-pub use downloader::{
-    DownloadEvent, DownloadOptions, DownloadReport, Downloader, EventFn, Progress,
+// The downloader lives in `crate::download`; these names stay here for existing callers.
+pub use crate::download::{
+    DownloadError, DownloadEvent, DownloadOptions, DownloadReport, Downloader, EventFn, FileJob,
+    Progress,
 };
 pub use error::NodeError;
 pub use publisher::{
-    ingest_files, next_sequence, publish_entries, publish_files, PublishOptions, Published,
-    Seeding, SeedingOptions,
+    entry_blobs, ingest_files, next_sequence, publish_entries, publish_files, put_version,
+    sequence_above, ChannelVersion, PublishOptions, Published, Republisher, Seeding,
+    SeedingOptions,
 };

@@ -1,8 +1,7 @@
 //! The publisher: files -> blobs -> signed manifest -> DHT record, plus serving and
 //! announcing the blobs for as long as the channel is published.
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +11,6 @@ use std::time::Duration;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::blob::{ingest_file, BlobStore};
-use crate::dht::bep44::salt_option;
 use crate::dht::{DhtClient, DhtError, PartsTarget, PutOptions, PutReport, RESEED_INTERVAL};
 use crate::id::BlobId;
 use crate::identity::Identity;
@@ -53,7 +51,9 @@ impl Default for SeedingOptions {
 #[derive(Debug)]
 pub struct Seeding {
     server: ServerHandle,
-    ids: Arc<Mutex<Vec<BlobId>>>,
+    ids: Arc<Mutex<HashSet<BlobId>>>,
+    dht: DhtClient,
+    concurrency: usize,
     // Re-announce rounds in which at least one announce succeeded.
     rounds: Arc<AtomicU64>,
     task: JoinHandle<()>,
@@ -78,17 +78,20 @@ impl Seeding {
             server.shutdown().await;
             return Err(e);
         }
-        let ids = Arc::new(Mutex::new(ids));
+        let ids = Arc::new(Mutex::new(ids.into_iter().collect::<HashSet<_>>()));
         let rounds = Arc::new(AtomicU64::new(0));
         let task = {
-            let (ids, rounds) = (ids.clone(), rounds.clone());
+            let (ids, rounds, dht) = (ids.clone(), rounds.clone(), dht.clone());
             let interval = opts.reannounce_interval;
             let conc = opts.announce_concurrency;
             tokio::spawn(async move {
                 let mut ticker = periodic(interval);
                 loop {
                     ticker.tick().await;
-                    let now: Vec<BlobId> = ids.lock().map(|v| v.clone()).unwrap_or_default();
+                    let now: Vec<BlobId> = ids
+                        .lock()
+                        .map(|v| v.iter().copied().collect())
+                        .unwrap_or_default();
                     match announce_all(&dht, &now, port, conc).await {
                         Ok(()) => {
                             rounds.fetch_add(1, Ordering::Relaxed);
@@ -101,9 +104,29 @@ impl Seeding {
         Ok(Self {
             server,
             ids,
+            dht,
+            concurrency: opts.announce_concurrency,
             rounds,
             task,
         })
+    }
+
+    /// Announce those of `ids` not announced yet (waiting for it) and re-announce them from
+    /// now on (they must be in the served store). Returns how many were new; fails only when
+    /// every new announce failed.
+    pub async fn announce(&self, ids: &[BlobId]) -> Result<usize, NodeError> {
+        let new: Vec<BlobId> = match self.ids.lock() {
+            Ok(mut held) => ids.iter().copied().filter(|id| held.insert(*id)).collect(),
+            Err(_) => Vec::new(),
+        };
+        let port = self.server.local_addr().port();
+        announce_all(&self.dht, &new, port, self.concurrency).await?;
+        Ok(new.len())
+    }
+
+    /// How many distinct blobs are announced.
+    pub fn announced(&self) -> usize {
+        self.ids.lock().map_or(0, |ids| ids.len())
     }
 
     /// How many periodic re-announce rounds have succeeded so far (the first announce, made
@@ -115,7 +138,7 @@ impl Seeding {
     /// Also re-announce `more` from now on (they must be in the served store).
     pub fn add(&self, more: &[BlobId]) {
         if let Ok(mut ids) = self.ids.lock() {
-            ids.extend_from_slice(more);
+            ids.extend(more.iter().copied());
         }
     }
 
@@ -213,9 +236,7 @@ pub struct Published {
     report: PutReport,
     blobs: Vec<BlobId>,
     seeding: Seeding,
-    republish: JoinHandle<()>,
-    // Successful periodic re-puts of the record.
-    reputs: Arc<AtomicU64>,
+    republisher: Republisher,
 }
 
 impl Published {
@@ -252,7 +273,7 @@ impl Published {
     /// How many periodic re-puts of the record have succeeded so far (BEP 44 items expire
     /// after about two hours unless put again).
     pub fn republished(&self) -> u64 {
-        self.reputs.load(Ordering::Relaxed)
+        self.republisher.republished()
     }
 
     /// How many periodic re-announce rounds of the blobs have succeeded so far.
@@ -262,7 +283,7 @@ impl Published {
 
     /// Stop re-publishing, announcing and serving.
     pub async fn shutdown(self) {
-        self.republish.abort();
+        self.republisher.stop();
         self.seeding.shutdown().await;
     }
 }
@@ -303,9 +324,9 @@ pub async fn publish_files(
 }
 
 /// Publish files already in `store`: sign a manifest of `entries` with the next sequence
-/// number ([`next_sequence`]), serve the store on `listen`, announce every blob, put the
-/// record (a pointer record with its parts when the manifest is too large), and keep
-/// re-announcing and re-putting in the background.
+/// number ([`next_sequence`], above the last one this store published), serve the store on
+/// `listen`, announce every blob, put the record (a pointer record with its parts when the
+/// manifest is too large), and keep re-announcing and re-putting in the background.
 pub async fn publish_entries(
     identity: &Identity,
     entries: Vec<FileEntry>,
@@ -317,27 +338,16 @@ pub async fn publish_entries(
     if entries.is_empty() {
         return Err(NodeError::NoFiles);
     }
-    let mut blobs = Vec::new();
-    for e in &entries {
-        for c in &e.chunks {
-            if !blobs.contains(&c.blob_id) {
-                blobs.push(c.blob_id);
-            }
-        }
-    }
-    let content = ManifestContent {
-        collections: vec![Collection {
-            title: opts.title.clone(),
-            items: entries,
-        }],
-        timestamp: now_ms(),
-    };
+    let blobs = entry_blobs(&entries);
     let public_key = identity.public_key_bytes();
-    let sequence = next_sequence(&public_key, &opts.salt, store, dht).await?;
-    let manifest = match &opts.read_key {
-        Some(key) => create_private_manifest(identity, sequence, &content, key)?,
-        None => create_manifest(identity, sequence, &content)?,
-    };
+    let log = store.dir().join(SEQ_STATE);
+    let last = {
+        let log = log.clone();
+        tokio::task::spawn_blocking(move || read_state(&log)).await??
+    }
+    .get(&state_key(&public_key, &opts.salt))
+    .copied();
+    let sequence = next_sequence(&public_key, &opts.salt, last, dht).await;
     let seeding = Seeding::start(
         store.clone(),
         blobs.clone(),
@@ -347,33 +357,120 @@ pub async fn publish_entries(
     )
     .await?;
     let port = seeding.local_addr().port();
-    let put = PutOptions {
+    let version = ChannelVersion {
+        title: &opts.title,
         salt: &opts.salt,
-        cas: None,
-        parts: Some(PartsTarget { store, port }),
+        read_key: opts.read_key.as_ref(),
+        sequence,
     };
-    let report = match dht.put_manifest(identity, &manifest, &put).await {
+    let (manifest, report) = match put_version(identity, entries, &version, store, dht, port).await
+    {
         Ok(r) => r,
         Err(e) => {
             seeding.shutdown().await;
-            return Err(e.into());
+            return Err(e);
         }
     };
     seeding.add(&report.parts);
-    record_sequence(store, &public_key, &opts.salt, sequence)?;
+    record_sequence(log, public_key, opts.salt.clone(), sequence).await?;
+    let republisher = Republisher::spawn(
+        identity.clone(),
+        manifest.clone(),
+        opts.salt.clone(),
+        store.clone(),
+        dht.clone(),
+        port,
+        opts.republish_interval,
+    );
+    Ok(Published {
+        manifest,
+        report,
+        blobs,
+        seeding,
+        republisher,
+    })
+}
 
-    let reputs = Arc::new(AtomicU64::new(0));
-    let republish = {
-        let (identity, manifest, store, dht, reputs) = (
-            identity.clone(),
-            manifest.clone(),
-            store.clone(),
-            dht.clone(),
-            reputs.clone(),
-        );
-        let salt = opts.salt.clone();
-        let interval = opts.republish_interval;
-        tokio::spawn(async move {
+/// The distinct blobs of `entries`, in file order.
+pub fn entry_blobs(entries: &[FileEntry]) -> Vec<BlobId> {
+    let mut seen = std::collections::HashSet::new();
+    entries
+        .iter()
+        .flat_map(|e| e.chunks.iter().map(|c| c.blob_id))
+        .filter(|id| seen.insert(*id))
+        .collect()
+}
+
+/// What a new version of a channel is, besides its files.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelVersion<'a> {
+    /// Title of the manifest's one collection.
+    pub title: &'a str,
+    /// Sub-channel name (BEP 44 salt); empty for none.
+    pub salt: &'a [u8],
+    /// Publish a private manifest readable with this key.
+    pub read_key: Option<&'a ReadKey>,
+    /// Its sequence (see [`next_sequence`]).
+    pub sequence: u64,
+}
+
+/// Sign a manifest of `entries` (blobs already in `store`) and put its record; the parts of a
+/// large manifest go into `store`, announced at `port`. Serving and announcing the blobs is
+/// the caller's.
+pub async fn put_version(
+    identity: &Identity,
+    entries: Vec<FileEntry>,
+    version: &ChannelVersion<'_>,
+    store: &BlobStore,
+    dht: &DhtClient,
+    port: u16,
+) -> Result<(SignedManifest, PutReport), NodeError> {
+    if entries.is_empty() {
+        return Err(NodeError::NoFiles);
+    }
+    let content = ManifestContent {
+        collections: vec![Collection {
+            title: version.title.to_owned(),
+            items: entries,
+        }],
+        timestamp: now_ms(),
+    };
+    let manifest = match version.read_key {
+        Some(key) => create_private_manifest(identity, version.sequence, &content, key)?,
+        None => create_manifest(identity, version.sequence, &content)?,
+    };
+    let put = PutOptions {
+        salt: version.salt,
+        cas: None,
+        parts: Some(PartsTarget { store, port }),
+    };
+    let report = dht.put_manifest(identity, &manifest, &put).await?;
+    Ok((manifest, report))
+}
+
+/// Keeps a published record alive: puts it again every interval (BEP 44 items expire after
+/// about two hours). Dropping it (or [`Republisher::stop`]) stops.
+#[derive(Debug)]
+pub struct Republisher {
+    task: JoinHandle<()>,
+    reputs: Arc<AtomicU64>,
+}
+
+impl Republisher {
+    /// Re-put `manifest` (same sequence, same value: nodes refresh its lifetime) every
+    /// `interval`, its parts (if any) stored in `store` and served at `port`.
+    pub fn spawn(
+        identity: Identity,
+        manifest: SignedManifest,
+        salt: Vec<u8>,
+        store: BlobStore,
+        dht: DhtClient,
+        port: u16,
+        interval: Duration,
+    ) -> Self {
+        let reputs = Arc::new(AtomicU64::new(0));
+        let count = reputs.clone();
+        let task = tokio::spawn(async move {
             let mut ticker = periodic(interval);
             loop {
                 ticker.tick().await;
@@ -385,25 +482,33 @@ pub async fn publish_entries(
                         port,
                     }),
                 };
-                // Same sequence, same value: nodes refresh the item's lifetime.
                 match dht.put_manifest(&identity, &manifest, &put).await {
                     Ok(r) => {
-                        reputs.fetch_add(1, Ordering::Relaxed);
+                        count.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(nodes = r.stored_at, "manifest re-put");
                     }
                     Err(e) => tracing::warn!("manifest re-put failed: {e}"),
                 }
             }
-        })
-    };
-    Ok(Published {
-        manifest,
-        report,
-        blobs,
-        seeding,
-        republish,
-        reputs,
-    })
+        });
+        Self { task, reputs }
+    }
+
+    /// Successful periodic re-puts so far.
+    pub fn republished(&self) -> u64 {
+        self.reputs.load(Ordering::Relaxed)
+    }
+
+    /// Stop re-putting.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Republisher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 fn now_ms() -> u64 {
@@ -418,64 +523,60 @@ fn state_key(public_key: &[u8; 32], salt: &[u8]) -> String {
 }
 
 fn read_state(path: &Path) -> Result<BTreeMap<String, u64>, NodeError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| NodeError::State {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(NodeError::State {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }),
+    let err = |reason: String| NodeError::State {
+        path: path.to_owned(),
+        reason,
+    };
+    match crate::state_file::read(path).map_err(|e| err(e.to_string()))? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| err(e.to_string())),
+        None => Ok(BTreeMap::new()),
     }
 }
 
-fn record_sequence(
-    store: &BlobStore,
-    public_key: &[u8; 32],
-    salt: &[u8],
+async fn record_sequence(
+    path: PathBuf,
+    public_key: [u8; 32],
+    salt: Vec<u8>,
     sequence: u64,
 ) -> Result<(), NodeError> {
-    let path = store.dir().join(SEQ_STATE);
-    let err = |reason: String| NodeError::State {
-        path: path.clone(),
-        reason,
-    };
-    let mut state = read_state(&path)?;
-    let entry = state.entry(state_key(public_key, salt)).or_insert(0);
-    *entry = (*entry).max(sequence);
-    let text = serde_json::to_vec(&state).map_err(|e| err(e.to_string()))?;
-    // Write then rename: a crash never leaves a truncated record.
-    let mut tmp = tempfile::NamedTempFile::new_in(store.dir()).map_err(|e| err(e.to_string()))?;
-    tmp.write_all(&text).map_err(|e| err(e.to_string()))?;
-    tmp.persist(&path).map_err(|e| err(e.error.to_string()))?;
-    Ok(())
+    let p = path.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut state = read_state(&p)?;
+        let entry = state.entry(state_key(&public_key, &salt)).or_insert(0);
+        *entry = (*entry).max(sequence);
+        let text = serde_json::to_vec(&state).map_err(|e| NodeError::State {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+        crate::state_file::write(&p, &text).map_err(|e| NodeError::State {
+            path: p.clone(),
+            reason: e.to_string(),
+        })
+    })
+    .await?
 }
 
-/// The sequence number for a new version of the channel `(public_key, salt)`: the current
-/// time in milliseconds (as the reference client does), but always above the last one this
-/// store published, the highest the DHT client has seen, and the one the DHT holds now, so a
-/// clock that went back never makes nodes refuse (302) or keep the old version.
+/// The one sequence policy of every publisher (CLI, session, FFI): the current time in
+/// milliseconds (as the reference client does), but always above `last_published` (what this
+/// publisher's state records), the highest the DHT client has seen, and the one the DHT holds
+/// now, so a clock that went back never makes nodes refuse (302) or keep the old version.
 pub async fn next_sequence(
     public_key: &[u8; 32],
     salt: &[u8],
-    store: &BlobStore,
+    last_published: Option<u64>,
     dht: &DhtClient,
-) -> Result<u64, NodeError> {
-    let local = read_state(&store.dir().join(SEQ_STATE))?
-        .get(&state_key(public_key, salt))
-        .copied();
+) -> u64 {
     let seen = dht.seen_sequence(public_key, salt);
-    let current = dht
-        .mainline()
-        .get_mutable_most_recent(public_key, salt_option(salt))
-        .await
-        .and_then(|item| u64::try_from(item.seq()).ok());
-    let above = [local, seen, current]
+    let current = dht.latest_sequence(public_key, salt).await;
+    sequence_above([last_published, seen, current])
+}
+
+/// Now in milliseconds, or one above the highest of `known`, whichever is larger (at least 1).
+pub fn sequence_above(known: [Option<u64>; 3]) -> u64 {
+    let above = known
         .into_iter()
         .flatten()
         .max()
         .map_or(0, |s| s.saturating_add(1));
-    Ok(now_ms().max(above).max(1))
+    now_ms().max(above).max(1)
 }

@@ -4,11 +4,13 @@
 
 mod error;
 mod fetcher;
+mod pacer;
 mod server;
 mod table;
 
 pub use error::PeerError;
 pub use fetcher::{BlobFetcher, FetcherOptions};
+pub use pacer::Pacer;
 pub use server::{
     BlobServer, CloseReason, ConnectionClosed, Gateway, GatewayFuture, GossipHint, ServerConfig,
     ServerHandle, NOT_A_GATEWAY, NOT_FOUND, PUBLISHED,

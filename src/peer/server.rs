@@ -127,6 +127,8 @@ pub struct ServerConfig {
     /// Identity with which to answer binding HELLOs (PROTOCOL.md 5.4); without one, binding
     /// requests are ignored as a reference server does.
     pub identity: Option<Arc<Identity>>,
+    /// Upload rate limit in bytes per second across all connections (None: unlimited).
+    pub upload_rate_limit: Option<u64>,
 }
 
 impl Default for ServerConfig {
@@ -142,6 +144,7 @@ impl Default for ServerConfig {
             announce_ttl: Duration::from_secs(30 * 60),
             max_peers_per_reply: 50,
             identity: None,
+            upload_rate_limit: None,
         }
     }
 }
@@ -155,6 +158,7 @@ struct Shared {
     gossip_latest: Mutex<HashMap<[u8; 32], i64>>,
     closed_tx: broadcast::Sender<ConnectionClosed>,
     active: AtomicUsize,
+    pacer: Option<super::pacer::Pacer>,
 }
 
 impl Shared {
@@ -227,6 +231,7 @@ impl BlobServer {
         Ok(Self {
             listener,
             shared: Arc::new(Shared {
+                pacer: config.upload_rate_limit.map(super::pacer::Pacer::new),
                 store,
                 config,
                 peers: Mutex::new(peers),
@@ -588,7 +593,13 @@ async fn run_writer(
             break;
         }
         let (reply, last) = match job {
-            Job::Request(id) => (read_blob(&shared.store, id).await, false),
+            Job::Request(id) => {
+                let reply = read_blob(&shared.store, id).await;
+                if let (Some(pacer), Reply::Frame(f)) = (&shared.pacer, &reply) {
+                    pacer.acquire(f.payload().len()).await;
+                }
+                (reply, false)
+            }
             Job::Reply(m) => (Reply::Message(m), false),
             Job::Publish(p) => (Reply::Message(publish(&shared, p).await), false),
             Job::Reject(text) => (Reply::Message(Message::Error(text)), true),
