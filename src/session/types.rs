@@ -573,9 +573,9 @@ impl SessionError {
             SessionError::Blob(_) => ErrorKind::Io,
             SessionError::Download(e) => download_kind(e),
             SessionError::Node(n) => match n {
-                N::ReadKeyRequired | N::WrongReadKey => ErrorKind::WrongReadKey,
+                N::Download(e) => download_kind(e),
                 N::Manifest(_) | N::DuplicateName { .. } => ErrorKind::BadManifest,
-                N::Unavailable { .. } | N::Peer(_) => ErrorKind::Network,
+                N::Peer(_) => ErrorKind::Network,
                 N::Dht(e) => dht_kind(e),
                 N::Store(_) | N::State { .. } => ErrorKind::Storage,
                 N::Blob(_) | N::Io { .. } | N::NoFiles => ErrorKind::Io,
