@@ -203,7 +203,12 @@ namespace Megatorrent::Detail
             emit m_q->localChangeKept(key, toQString(event.path));
             break;
         case Operation::Synced:
-            emit m_q->synced(key, toInt64(event.sequence));
+            {
+                const QPointer<Session> alive {m_q};
+                emit m_q->synced(key, toInt64(event.sequence));
+                if (alive)
+                    emit m_q->syncFinished(key, toInt64(event.sequence), toInt(event.blobs_fetched), toInt(event.blobs_present));
+            }
             break;
         case Operation::Published:
             emit m_q->published(key, toInt64(event.sequence));

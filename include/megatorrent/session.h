@@ -95,6 +95,9 @@ namespace Megatorrent
         void fileCompleted(const QByteArray &publicKey, const QString &path);
         // A file the user changed was kept: the channel's new version of it was not written.
         void localChangeKept(const QByteArray &publicKey, const QString &path);
+        // Right after synced(): how many blobs this version needed from peers, and how many the
+        // store already held (a resumed download fetches only what it lacks).
+        void syncFinished(const QByteArray &publicKey, qint64 sequence, int blobsFetched, int blobsPresent);
         // publishedChannels() changed (a publish, stopPublishing()).
         void publishedChannelsChanged();
 

@@ -49,7 +49,8 @@ pub(crate) mod ffi {
         FileCompleted,
         /// Session event: file `path`, changed by the user, was kept.
         LocalChangeKept,
-        /// Session event: version `sequence` is complete on disk.
+        /// Session event: version `sequence` is complete on disk (`blobs_fetched` from peers,
+        /// `blobs_present` already in the store).
         Synced,
         /// Session event: version `sequence` of `subject`/`salt` was published.
         Published,
@@ -208,6 +209,10 @@ pub(crate) mod ffi {
         bytes_done: u64,
         /// `SyncProgress`: content bytes of this sync.
         bytes_total: u64,
+        /// `Synced`: blobs fetched from peers for this version.
+        blobs_fetched: u64,
+        /// `Synced`: blobs the store already held.
+        blobs_present: u64,
         /// `SubscriptionsSnapshot`.
         subscriptions: Vec<SubscriptionData>,
         /// `PublishedSnapshot`.
@@ -489,6 +494,8 @@ impl Event {
             path: String::new(),
             bytes_done: 0,
             bytes_total: 0,
+            blobs_fetched: 0,
+            blobs_present: 0,
             subscriptions: Vec::new(),
             published: Vec::new(),
             status: StatusData::default(),
@@ -612,7 +619,11 @@ fn session_subscribe(
     guard(|| engine.session_subscribe(channel, save_path, label, auto_download))
 }
 
-fn session_unsubscribe(engine: &Engine, channel: &str, delete_files: bool) -> Result<u64, FfiError> {
+fn session_unsubscribe(
+    engine: &Engine,
+    channel: &str,
+    delete_files: bool,
+) -> Result<u64, FfiError> {
     guard(|| engine.session_unsubscribe(channel, delete_files))
 }
 

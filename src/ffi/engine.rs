@@ -11,9 +11,9 @@ use futures_lite::FutureExt;
 
 use super::bridge::{Event, Notifier, Operation};
 use super::dht::{DhtSlot, ServerSlot};
-use super::session::{SessionSlot, SHUTDOWN_GRACE};
 use super::panic::panic_error;
 use super::queue::{EventQueue, Wake};
+use super::session::{SessionSlot, SHUTDOWN_GRACE};
 use super::FfiError;
 
 /// Worker threads per engine: the work is network-bound (DHT lookups, a few sockets), and
@@ -134,14 +134,16 @@ impl Drop for Engine {
         // frees the engine must not block on them (a session gets SHUTDOWN_GRACE to save).
         self.queue.detach();
         if let Some(runtime) = self.runtime.take() {
-            // A session persists its state and stops its server first, within a bounded time
-            // (never possible from inside a runtime, where blocking would panic).
+            // A session persists its state and stops its server first, for at most SHUTDOWN_GRACE.
+            // The wait is on a plain channel, not the runtime's timer: worker threads busy in
+            // blocking code must not be able to make it longer.
             if let Some(session) = self.session.running() {
-                if tokio::runtime::Handle::try_current().is_err() {
-                    runtime.block_on(async {
-                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, session.shutdown()).await;
-                    });
-                }
+                let (done, finished) = std::sync::mpsc::channel();
+                runtime.spawn(async move {
+                    session.shutdown().await;
+                    let _ = done.send(());
+                });
+                let _ = finished.recv_timeout(SHUTDOWN_GRACE);
             }
             runtime.shutdown_background();
         }

@@ -34,7 +34,7 @@ impl Kind for FfiError {
             Self::Transport(e) => e.kind(),
             Self::Identity(e) => e.kind(),
             Self::Store(e) => e.kind(),
-            Self::Session(e) => e.kind(),
+            Self::Session(e) => Kind::kind(e),
             Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
         }
     }

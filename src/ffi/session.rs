@@ -26,7 +26,6 @@ use super::bridge::{
     SubscriptionData, SyncStateData,
 };
 use super::engine::{Engine, Queue};
-use super::error::Kind;
 use super::FfiError;
 
 /// How long dropping the engine lets the session persist its state and stop its tasks: most of
@@ -100,7 +99,9 @@ fn not_started() -> FfiError {
 /// listen address applies to the blob server and the DHT's UDP socket alike.
 fn config_from(settings: &SessionSettingsData) -> Result<SessionConfig, FfiError> {
     if settings.state_folder.is_empty() {
-        return Err(FfiError::InvalidArgument("the state folder is empty".into()));
+        return Err(FfiError::InvalidArgument(
+            "the state folder is empty".into(),
+        ));
     }
     let address: IpAddr = if settings.listen_address.is_empty() {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
@@ -175,14 +176,21 @@ impl Engine {
             let config = config_from(settings)?;
             let mut slot = self.session.lock();
             if slot.is_some() {
-                return Err(FfiError::InvalidArgument("the session is already started".into()));
+                return Err(FfiError::InvalidArgument(
+                    "the session is already started".into(),
+                ));
             }
             let (phase_tx, phase) = watch::channel(Phase::Starting);
             let (commands, command_rx) = mpsc::unbounded_channel();
             let queue = Arc::clone(&self.queue);
-            let request = self.submit(Operation::SessionStart, String::new(), move |request| {
-                async move { start(config, request, phase_tx, command_rx, queue).await }
-            })?;
+            let request =
+                self.submit(
+                    Operation::SessionStart,
+                    String::new(),
+                    move |request| async move {
+                        start(config, request, phase_tx, command_rx, queue).await
+                    },
+                )?;
             *slot = Some(Started { phase, commands });
             Ok(request)
         })
@@ -202,7 +210,8 @@ impl Engine {
                 .label(label)
                 .auto_download(auto_download);
             let request = self.next_request();
-            self.session.send(Command::Subscribe(request, channel, settings))?;
+            self.session
+                .send(Command::Subscribe(request, channel, settings))?;
             Ok(request)
         })
     }
@@ -253,31 +262,55 @@ impl Engine {
             }
             let identity_file = PathBuf::from(identity_file);
             let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
-            self.submit(Operation::Publish, String::new(), move |request| async move {
-                let session = match running(&mut phase).await {
-                    Ok(session) => session,
-                    Err((kind, message)) => return start_failure(Operation::Publish, request, kind, message),
-                };
-                let loaded = tokio::task::spawn_blocking(move || Identity::load(&identity_file)).await;
-                let identity = match loaded {
-                    Ok(Ok(identity)) => identity,
-                    Ok(Err(e)) => return Event::failed(Operation::Publish, request, String::new(), &FfiError::from(e)),
-                    Err(e) => return Event::failed(Operation::Publish, request, String::new(), &FfiError::Runtime(e.to_string())),
-                };
-                let subject = identity.public_key_hex();
-                match session.publish(&identity, &paths, settings).await {
-                    Ok(outcome) => Event {
-                        sequence: outcome.sequence,
-                        ..Event::succeeded(Operation::Publish, request, subject)
-                    },
-                    Err(e) => failed(Operation::Publish, request, subject, &e),
-                }
-            })
+            self.submit(
+                Operation::Publish,
+                String::new(),
+                move |request| async move {
+                    let session = match running(&mut phase).await {
+                        Ok(session) => session,
+                        Err((kind, message)) => {
+                            return start_failure(Operation::Publish, request, kind, message)
+                        }
+                    };
+                    let loaded =
+                        tokio::task::spawn_blocking(move || Identity::load(&identity_file)).await;
+                    let identity = match loaded {
+                        Ok(Ok(identity)) => identity,
+                        Ok(Err(e)) => {
+                            return Event::failed(
+                                Operation::Publish,
+                                request,
+                                String::new(),
+                                &FfiError::from(e),
+                            )
+                        }
+                        Err(e) => {
+                            return Event::failed(
+                                Operation::Publish,
+                                request,
+                                String::new(),
+                                &FfiError::Runtime(e.to_string()),
+                            )
+                        }
+                    };
+                    let subject = identity.public_key_hex();
+                    match session.publish(&identity, &paths, settings).await {
+                        Ok(outcome) => Event {
+                            sequence: outcome.sequence,
+                            ..Event::succeeded(Operation::Publish, request, subject)
+                        },
+                        Err(e) => failed(Operation::Publish, request, subject, &e),
+                    }
+                },
+            )
         })
     }
 
     /// The files of a subscribed channel (empty while the session starts).
-    pub(crate) fn session_channel_files(&self, channel: &str) -> Result<Vec<FileStatusData>, FfiError> {
+    pub(crate) fn session_channel_files(
+        &self,
+        channel: &str,
+    ) -> Result<Vec<FileStatusData>, FfiError> {
         let channel = channel_from(channel)?;
         let Some(session) = self.session.running() else {
             return Ok(Vec::new());
@@ -297,7 +330,9 @@ impl Engine {
 /// A new identity file (mode 0600, never over an existing file); returns its public key.
 pub(crate) fn identity_create(path: &str) -> Result<Vec<u8>, FfiError> {
     if path.is_empty() {
-        return Err(FfiError::InvalidArgument("the identity file name is empty".into()));
+        return Err(FfiError::InvalidArgument(
+            "the identity file name is empty".into(),
+        ));
     }
     let identity = Identity::generate();
     identity.save(std::path::Path::new(path))?;
@@ -313,7 +348,9 @@ async fn running(phase: &mut watch::Receiver<Phase>) -> Result<Session, (ErrorKi
     match current {
         Ok(Phase::Running(session)) => Ok(session),
         Ok(Phase::Failed(kind, message)) => Err((kind, message)),
-        Ok(Phase::Starting) | Err(_) => Err((ErrorKind::Internal, "the session has stopped".into())),
+        Ok(Phase::Starting) | Err(_) => {
+            Err((ErrorKind::Internal, "the session has stopped".into()))
+        }
     }
 }
 
@@ -562,9 +599,15 @@ fn event_from(event: SessionEvent) -> Option<Event> {
             ..channel_event(Operation::LocalChangeKept, &channel)
         },
         SessionEvent::Synced {
-            channel, sequence, ..
+            channel,
+            sequence,
+            blobs_fetched,
+            blobs_present,
+            ..
         } => Event {
             sequence,
+            blobs_fetched: u64::try_from(blobs_fetched).unwrap_or(u64::MAX),
+            blobs_present: u64::try_from(blobs_present).unwrap_or(u64::MAX),
             ..channel_event(Operation::Synced, &channel)
         },
         SessionEvent::Published {
