@@ -29,6 +29,122 @@ pub(crate) mod ffi {
         FindBlobPeers,
         /// `serveBlobs`; `port` is the blob server's TCP port, `subject` the folder.
         ServeBlobs,
+        /// `sessionStart`; `port` is the blob server's TCP port, `dht_port` the DHT's.
+        SessionStart,
+        /// `sessionSubscribe`'s outcome; `subject` is the channel's key in hex.
+        Subscribe,
+        /// `sessionUnsubscribe`'s outcome.
+        Unsubscribe,
+        /// `sessionPublish`'s outcome; `subject` is the key, `sequence` the version.
+        Publish,
+        /// `sessionStopPublishing`'s outcome.
+        StopPublishing,
+        /// Session event: subscriptions were added or removed.
+        SubscriptionsChanged,
+        /// Session event: a new version (`sequence`) of channel `subject`/`salt` was found.
+        ChannelUpdated,
+        /// Session event: download progress (`bytes_done` of `bytes_total`).
+        SyncProgress,
+        /// Session event: file `path` is complete.
+        FileCompleted,
+        /// Session event: file `path`, changed by the user, was kept.
+        LocalChangeKept,
+        /// Session event: version `sequence` is complete on disk (`blobs_fetched` from peers,
+        /// `blobs_present` already in the store).
+        Synced,
+        /// Session event: version `sequence` of `subject`/`salt` was published.
+        Published,
+        /// Session event: a failure (`kind`, `message`), of channel `subject` if not empty.
+        SessionError,
+        /// The subscriptions now (`subscriptions`), sent before the events that changed them.
+        SubscriptionsSnapshot,
+        /// The published channels now (`published`).
+        PublishedSnapshot,
+        /// The session's status now (`status`).
+        StatusSnapshot,
+    }
+
+    /// Where a subscription is (C++: `Megatorrent::SyncState`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum SyncStateData {
+        Checking,
+        Downloading,
+        Synced,
+        Stopped,
+        Failed,
+    }
+
+    /// Settings of a session (C++: `Megatorrent::SessionSettings`).
+    #[derive(Debug, Clone)]
+    struct SessionSettingsData {
+        /// Everything persistent lives here.
+        state_folder: String,
+        /// "host:port"; empty: the public Mainline routers.
+        bootstrap: Vec<String>,
+        /// Blob server and DHT address; empty: all interfaces.
+        listen_address: String,
+        /// Blob server TCP port; 0: any.
+        listen_port: u16,
+        /// DHT UDP port; 0: any.
+        dht_port: u16,
+        /// Bytes/s; 0: unlimited.
+        download_rate_limit: u64,
+        /// Bytes/s; 0: unlimited.
+        upload_rate_limit: u64,
+    }
+
+    /// One subscription's status (C++: `Megatorrent::SubscriptionStatus`).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct SubscriptionData {
+        /// 32 raw bytes.
+        public_key: Vec<u8>,
+        salt: String,
+        label: String,
+        save_path: String,
+        last_sequence: u64,
+        state: SyncStateData,
+        bytes_done: u64,
+        bytes_total: u64,
+        peers: u32,
+        /// Bytes/s.
+        download_rate: u64,
+        /// The last failure; empty if none.
+        error: String,
+    }
+
+    /// One channel published from the state folder (C++: `Megatorrent::PublishedChannel`).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct PublishedData {
+        /// 32 raw bytes.
+        public_key: Vec<u8>,
+        salt: String,
+        title: String,
+        sequence: u64,
+        files: u64,
+        bytes: u64,
+        /// Kept alive (re-put, announced) now.
+        active: bool,
+    }
+
+    /// The session as a whole (C++: `Megatorrent::SessionStatus`).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    struct StatusData {
+        dht_port: u16,
+        listen_port: u16,
+        dht_nodes: u64,
+        blobs: u64,
+        blob_bytes: u64,
+        subscriptions: u64,
+        published: u64,
+    }
+
+    /// One file of a channel (C++: `Megatorrent::ChannelFile`).
+    #[derive(Debug, Clone)]
+    struct FileStatusData {
+        /// Path inside the save folder, `/`-separated.
+        path: String,
+        size: u64,
+        bytes_done: u64,
     }
 
     /// What kind of failure an event or call reports (C++: `Megatorrent::ErrorKind`). Every Rust
@@ -83,6 +199,26 @@ pub(crate) mod ffi {
         endpoints: Vec<String>,
         /// `GetManifest`: the manifest found.
         manifest: ManifestData,
+        /// `SessionStart`: the DHT's UDP port.
+        dht_port: u16,
+        /// Session events: the channel's salt.
+        salt: String,
+        /// `FileCompleted`, `LocalChangeKept`: the file's path in the save folder.
+        path: String,
+        /// `SyncProgress`: content bytes done.
+        bytes_done: u64,
+        /// `SyncProgress`: content bytes of this sync.
+        bytes_total: u64,
+        /// `Synced`: blobs fetched from peers for this version.
+        blobs_fetched: u64,
+        /// `Synced`: blobs the store already held.
+        blobs_present: u64,
+        /// `SubscriptionsSnapshot`.
+        subscriptions: Vec<SubscriptionData>,
+        /// `PublishedSnapshot`.
+        published: Vec<PublishedData>,
+        /// `StatusSnapshot`.
+        status: StatusData,
     }
 
     /// Configuration of an engine's DHT node.
@@ -273,6 +409,50 @@ pub(crate) mod ffi {
         #[cxx_name = "serveBlobs"]
         fn serve_blobs(engine: &Engine, folder: &str, listen: &str) -> Result<u64>;
 
+        /// Starts the engine's channels session (resuming its state folder); `SessionStart`
+        /// follows. Commands given before it started wait for it.
+        #[cxx_name = "sessionStart"]
+        fn session_start(engine: &Engine, settings: &SessionSettingsData) -> Result<u64>;
+
+        /// Subscribes to a channel (64 hex or a `megatorrent://` link); `Subscribe` follows.
+        #[cxx_name = "sessionSubscribe"]
+        fn session_subscribe(
+            engine: &Engine,
+            channel: &str,
+            save_path: &str,
+            label: &str,
+            auto_download: bool,
+        ) -> Result<u64>;
+
+        /// Unsubscribes (deleting the channel's files if asked); `Unsubscribe` follows.
+        #[cxx_name = "sessionUnsubscribe"]
+        fn session_unsubscribe(engine: &Engine, channel: &str, delete_files: bool) -> Result<u64>;
+
+        /// Publishes files and folders with the identity file's key; `Publish` follows.
+        /// `read_key`: 32 bytes for a private channel, empty for a public one.
+        #[cxx_name = "sessionPublish"]
+        fn session_publish(
+            engine: &Engine,
+            identity_file: &str,
+            paths: Vec<String>,
+            title: &str,
+            salt: &str,
+            read_key: &[u8],
+        ) -> Result<u64>;
+
+        /// Stops keeping a key's channels alive (32 raw bytes); `StopPublishing` follows.
+        #[cxx_name = "sessionStopPublishing"]
+        fn session_stop_publishing(engine: &Engine, public_key: &[u8]) -> Result<u64>;
+
+        /// The files of a subscribed channel, now (empty while the session starts).
+        #[cxx_name = "sessionChannelFiles"]
+        fn session_channel_files(engine: &Engine, channel: &str) -> Result<Vec<FileStatusData>>;
+
+        /// Creates an identity file (mode 0600, never over an existing file); returns its
+        /// 32-byte public key.
+        #[cxx_name = "identityCreate"]
+        fn identity_create(path: &str) -> Result<Vec<u8>>;
+
         /// Test-only: panics inside the bridge, to show the panic becomes a C++ exception.
         #[cxx_name = "debugPanic"]
         fn debug_panic(message: &str) -> Result<()>;
@@ -285,8 +465,9 @@ pub(crate) mod ffi {
 }
 
 pub(crate) use ffi::{
-    ChunkData, CollectionData, DhtSettings, ErrorKind, Event, FileData, ManifestData, MessageData,
-    Notifier, Operation, Received,
+    ChunkData, CollectionData, DhtSettings, ErrorKind, Event, FileData, FileStatusData,
+    ManifestData, MessageData, Notifier, Operation, PublishedData, Received, SessionSettingsData,
+    StatusData, SubscriptionData, SyncStateData,
 };
 
 // The shim's notifier only posts a queued call (QMetaObject::invokeMethod), which Qt documents
@@ -308,6 +489,16 @@ impl Event {
             sequence: 0,
             endpoints: Vec::new(),
             manifest: ManifestData::default(),
+            dht_port: 0,
+            salt: String::new(),
+            path: String::new(),
+            bytes_done: 0,
+            bytes_total: 0,
+            blobs_fetched: 0,
+            blobs_present: 0,
+            subscriptions: Vec::new(),
+            published: Vec::new(),
+            status: StatusData::default(),
         }
     }
 
@@ -413,6 +604,51 @@ fn dht_find_blob_peers(engine: &Engine, blob_id: &str) -> Result<u64, FfiError> 
 
 fn serve_blobs(engine: &Engine, folder: &str, listen: &str) -> Result<u64, FfiError> {
     guard(|| engine.serve_blobs(folder, listen))
+}
+
+fn session_start(engine: &Engine, settings: &SessionSettingsData) -> Result<u64, FfiError> {
+    guard(|| engine.session_start(settings))
+}
+
+fn session_subscribe(
+    engine: &Engine,
+    channel: &str,
+    save_path: &str,
+    label: &str,
+    auto_download: bool,
+) -> Result<u64, FfiError> {
+    guard(|| engine.session_subscribe(channel, save_path, label, auto_download))
+}
+
+fn session_unsubscribe(
+    engine: &Engine,
+    channel: &str,
+    delete_files: bool,
+) -> Result<u64, FfiError> {
+    guard(|| engine.session_unsubscribe(channel, delete_files))
+}
+
+fn session_publish(
+    engine: &Engine,
+    identity_file: &str,
+    paths: Vec<String>,
+    title: &str,
+    salt: &str,
+    read_key: &[u8],
+) -> Result<u64, FfiError> {
+    guard(|| engine.session_publish(identity_file, paths, title, salt, read_key))
+}
+
+fn session_stop_publishing(engine: &Engine, public_key: &[u8]) -> Result<u64, FfiError> {
+    guard(|| engine.session_stop_publishing(public_key))
+}
+
+fn session_channel_files(engine: &Engine, channel: &str) -> Result<Vec<FileStatusData>, FfiError> {
+    guard(|| engine.session_channel_files(channel))
+}
+
+fn identity_create(path: &str) -> Result<Vec<u8>, FfiError> {
+    guard(|| super::session::identity_create(path))
 }
 
 // Deliberate panics are the point of these two test hooks.

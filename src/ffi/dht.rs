@@ -2,13 +2,14 @@
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::blob::BlobStore;
 use crate::dht::bep44::MAX_SALT_LEN;
 use crate::dht::relay::TransportFetcher;
 use crate::dht::{Bep44Error, DhtClient, DhtConfig, DhtError, PartsTarget, PutOptions};
 use crate::id::BlobId;
+use crate::node::{next_sequence, sequence_above};
 use crate::peer::{BlobServer, ServerConfig, ServerHandle};
 
 use super::bridge::{DhtSettings, Event, ManifestData, Operation};
@@ -109,12 +110,6 @@ fn blob_id_from(text: &str) -> Result<BlobId, FfiError> {
     BlobId::from_hex(text).map_err(|e| FfiError::InvalidArgument(format!("blob id: {e}")))
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 impl Engine {
     /// Starts the DHT node; the `DhtStart` event carries the bound UDP port.
     pub(crate) fn dht_start(&self, settings: &DhtSettings) -> Result<u64, FfiError> {
@@ -146,7 +141,8 @@ impl Engine {
     }
 
     /// Signs `content` as a manifest of the given identity and publishes it. The sequence is
-    /// `content.sequence`, or the current time in milliseconds when that is 0. The result, key and
+    /// `content.sequence`, or when that is 0 the publisher policy's next one
+    /// ([`next_sequence`]: now in ms, above anything published or seen). The result, key and
     /// content errors included, arrives as a `PutManifest` event.
     pub(crate) fn dht_put_manifest(
         &self,
@@ -157,20 +153,39 @@ impl Engine {
         self.report(Operation::PutManifest, || {
             let client = self.dht.get()?;
             let identity = manifest::identity(secret_key, public_key)?;
-            let sequence = if content.sequence == 0 {
-                now_ms()
+            let key = identity.public_key_bytes();
+            // Sequence 0 means "the next one": the publisher policy (node::next_sequence), which
+            // also asks the DHT, runs in the task. Signing here first reports key and content
+            // errors at once.
+            let provisional = if content.sequence == 0 {
+                sequence_above([None, client.seen_sequence(&key, &[]), None])
             } else {
                 content.sequence
             };
-            let signed = manifest::create(&identity, sequence, content)?;
+            let mut signed = manifest::create(&identity, provisional, content)?;
+            let auto = content.sequence == 0;
+            let content = content.clone();
             let subject = identity.public_key_hex();
             let parts = self.server.parts();
             self.submit(
                 Operation::PutManifest,
                 subject.clone(),
                 move |request| async move {
-                    // With a blob server, a manifest too large for one record goes out as a pointer
-                    // record whose parts the server serves (PROTOCOL.md 4).
+                    let mut sequence = provisional;
+                    if auto {
+                        let next = next_sequence(&key, &[], None, &client).await;
+                        if next > sequence {
+                            match manifest::create(&identity, next, &content) {
+                                Ok(m) => {
+                                    signed = m;
+                                    sequence = next;
+                                }
+                                Err(e) => tracing::warn!("re-signing at sequence {next}: {e}"),
+                            }
+                        }
+                    }
+                    // With a blob server, a manifest too large for one record goes out as a
+                    // pointer record whose parts the server serves (PROTOCOL.md 4).
                     let opts = PutOptions {
                         parts: parts
                             .as_ref()

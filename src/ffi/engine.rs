@@ -13,6 +13,7 @@ use super::bridge::{Event, Notifier, Operation};
 use super::dht::{DhtSlot, ServerSlot};
 use super::panic::panic_error;
 use super::queue::{EventQueue, Wake};
+use super::session::{SessionSlot, SHUTDOWN_GRACE};
 use super::FfiError;
 
 /// Worker threads per engine: the work is network-bound (DHT lookups, a few sockets), and
@@ -33,12 +34,14 @@ pub(crate) type Queue = Arc<EventQueue<Event, UniquePtr<Notifier>>>;
 /// One runtime plus one event queue; owned by a C++ object through `rust::Box<Engine>`.
 pub struct Engine {
     runtime: Option<tokio::runtime::Runtime>,
-    queue: Queue,
+    pub(crate) queue: Queue,
     next_request: AtomicU64,
     /// The DHT node, once `dht_start` finished.
     pub(crate) dht: Arc<DhtSlot>,
     /// The blob server, once `serve_blobs` finished.
     pub(crate) server: Arc<ServerSlot>,
+    /// The channels session, once `session_start` was called.
+    pub(crate) session: SessionSlot,
 }
 
 impl Engine {
@@ -58,6 +61,7 @@ impl Engine {
             next_request: AtomicU64::new(1),
             dht: Arc::default(),
             server: Arc::default(),
+            session: SessionSlot::default(),
         })
     }
 
@@ -83,7 +87,7 @@ impl Engine {
         Fut: Future<Output = Event> + Send + 'static,
     {
         let handle = self.handle()?;
-        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let request = self.next_request();
         let future = work(request);
         let queue = Arc::clone(&self.queue);
         handle.spawn(async move {
@@ -105,11 +109,16 @@ impl Engine {
         start: impl FnOnce() -> Result<u64, FfiError>,
     ) -> Result<u64, FfiError> {
         Ok(start().unwrap_or_else(|error| {
-            let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+            let request = self.next_request();
             self.queue
                 .push(Event::failed(operation, request, String::new(), &error));
             request
         }))
+    }
+
+    /// A new request id.
+    pub(crate) fn next_request(&self) -> u64 {
+        self.next_request.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Every pending event, oldest first. Called on the owner's thread after a notify.
@@ -122,9 +131,20 @@ impl Drop for Engine {
     fn drop(&mut self) {
         // First make sure no worker can call into the (about to be freed) C++ notifier, then stop
         // the runtime without waiting for in-flight network operations: the GUI thread that
-        // frees the engine must not block on them.
+        // frees the engine must not block on them (a session gets SHUTDOWN_GRACE to save).
         self.queue.detach();
         if let Some(runtime) = self.runtime.take() {
+            // A session persists its state and stops its server first, for at most SHUTDOWN_GRACE.
+            // The wait is on a plain channel, not the runtime's timer: worker threads busy in
+            // blocking code must not be able to make it longer.
+            if let Some(session) = self.session.running() {
+                let (done, finished) = std::sync::mpsc::channel();
+                runtime.spawn(async move {
+                    session.shutdown().await;
+                    let _ = done.send(());
+                });
+                let _ = finished.recv_timeout(SHUTDOWN_GRACE);
+            }
             runtime.shutdown_background();
         }
     }

@@ -12,6 +12,7 @@ use crate::dht::DhtError;
 use crate::identity::IdentityError;
 use crate::manifest::ManifestError;
 use crate::peer::PeerError;
+use crate::session::{self, SessionError};
 use crate::transport::TransportError;
 
 use super::bridge::ErrorKind;
@@ -33,7 +34,32 @@ impl Kind for FfiError {
             Self::Transport(e) => e.kind(),
             Self::Identity(e) => e.kind(),
             Self::Store(e) => e.kind(),
+            Self::Session(e) => Kind::kind(e),
             Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
+        }
+    }
+}
+
+impl Kind for SessionError {
+    fn kind(&self) -> ErrorKind {
+        // The session classifies its own errors; they only change type here.
+        SessionError::kind(self).for_bridge()
+    }
+}
+
+impl session::ErrorKind {
+    /// The bridge's kind of a session error kind.
+    pub(crate) fn for_bridge(self) -> ErrorKind {
+        match self {
+            Self::InvalidChannel => ErrorKind::InvalidChannel,
+            Self::NotFound => ErrorKind::NotFound,
+            Self::Network => ErrorKind::Network,
+            Self::BadManifest => ErrorKind::BadManifest,
+            Self::WrongReadKey => ErrorKind::WrongReadKey,
+            Self::Storage => ErrorKind::Storage,
+            Self::Io => ErrorKind::Io,
+            // Internal, and any kind a later session adds.
+            _ => ErrorKind::Internal,
         }
     }
 }

@@ -14,6 +14,7 @@ mod error;
 mod manifest;
 mod panic;
 mod queue;
+mod session;
 
 /// Why a bridge call failed. Its message is what C++ receives in `rust::Error::what()` or an
 /// event's `message`: the whole cause chain on one line, each cause once (see
@@ -46,6 +47,9 @@ pub enum FfiError {
     /// The blob store failed.
     #[error("{}", crate::error::ErrorChain(.0))]
     Store(crate::blob::StoreError),
+    /// The channels session refused or failed an operation.
+    #[error("{}", crate::error::ErrorChain(.0))]
+    Session(crate::session::SessionError),
     /// An argument from C++ was malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -68,7 +72,8 @@ ffi_from!(
     Manifest(crate::manifest::ManifestError),
     Transport(crate::transport::TransportError),
     Identity(crate::identity::IdentityError),
-    Store(crate::blob::StoreError)
+    Store(crate::blob::StoreError),
+    Session(crate::session::SessionError)
 );
 
 #[cfg(test)]
