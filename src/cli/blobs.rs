@@ -4,7 +4,9 @@ use anyhow::Context;
 use clap::Args;
 use megatorrent::blob::{ingest_reader, reassemble, BlobStore};
 use megatorrent::manifest::FileEntry;
-use std::path::PathBuf;
+use megatorrent::session::collect_files;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
@@ -14,8 +16,9 @@ use super::progress::ByteProgress;
 /// Arguments of `ingest`.
 #[derive(Args)]
 pub struct IngestArgs {
-    /// File to cut into encrypted blobs.
-    #[arg(value_name = "FILE")]
+    /// File to cut into encrypted blobs, or a folder: every file under it (recursively,
+    /// symlinks not followed), each entry carrying its folders in `path`.
+    #[arg(value_name = "PATH")]
     file: PathBuf,
     /// Blob store folder (created if missing).
     #[arg(long, value_name = "DIR")]
@@ -36,10 +39,14 @@ pub struct ReassembleArgs {
     out: PathBuf,
 }
 
-/// Ingest a file and print its entry JSON on stdout. SIGINT stops it with status 130; the
-/// blobs it stored are removed again (their keys were never printed, so they are useless).
+/// Ingest a file and print its entry JSON on stdout (a folder: one entry per line, in path
+/// order). SIGINT stops it with status 130; the blobs it stored are removed again (their keys
+/// were never printed, so they are useless).
 pub fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let store = BlobStore::open(&args.blobs)?;
+    if args.file.is_dir() {
+        return ingest_folder(&args.file, &store);
+    }
     let name = args
         .file
         .file_name()
@@ -70,6 +77,68 @@ pub fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     }
     let entry = outcome.with_context(|| format!("cannot ingest {}", args.file.display()))?;
     println!("{}", entry.to_json());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ingest_folder(folder: &Path, store: &BlobStore) -> anyhow::Result<ExitCode> {
+    let sources = collect_files(&[folder.to_owned()])?;
+    if sources.is_empty() {
+        anyhow::bail!("{} holds no files", folder.display());
+    }
+    let mut total = 0;
+    for f in &sources {
+        total += std::fs::metadata(&f.abs)
+            .with_context(|| format!("cannot read {}", f.abs.display()))?
+            .len();
+    }
+    let stop = sigint_flag()?;
+    let progress = ByteProgress::new("ingest", total, true, false);
+    let mut entries: Vec<FileEntry> = Vec::with_capacity(sources.len());
+    let mut failure = None;
+    for f in &sources {
+        let outcome = std::fs::File::open(&f.abs)
+            .with_context(|| format!("cannot read {}", f.abs.display()))
+            .and_then(|file| {
+                let seen = progress.clone();
+                let reader = WatchedReader::new(file, stop.clone(), move |n| seen.inc(n));
+                ingest_reader(reader, &f.name, store)
+                    .with_context(|| format!("cannot ingest {}", f.abs.display()))
+            });
+        match outcome {
+            Ok(mut entry) => {
+                entry.path = f.dirs.clone();
+                // Checked like a downloader will: a folder name it refuses fails here.
+                if let Err(e) = entry.validate() {
+                    entries.push(entry);
+                    failure = Some(
+                        anyhow::Error::new(e).context(format!("cannot ingest {}", f.abs.display())),
+                    );
+                    break;
+                }
+                entries.push(entry);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    progress.finish();
+    if let Some(e) = failure {
+        // Nothing was printed, so none of these keys exist anywhere else.
+        for chunk in entries.iter().flat_map(|e| &e.chunks) {
+            let _ = store.remove(&chunk.blob_id);
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Ok(interrupted());
+        }
+        return Err(e);
+    }
+    let mut stdout = std::io::stdout().lock();
+    for entry in &entries {
+        writeln!(stdout, "{}", entry.to_json())?;
+    }
+    stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -38,7 +38,8 @@ pub struct CreateArgs {
     /// With a read key: make a private manifest, encrypted under it.
     #[command(flatten)]
     read_key: ReadKeyArgs,
-    /// File entry JSON files (as printed by `megatorrent ingest`).
+    /// File entry JSON files (as printed by `megatorrent ingest`; one file may hold several
+    /// entries, one after the other).
     #[arg(value_name = "ENTRY_JSON", required = true)]
     entries: Vec<PathBuf>,
 }
@@ -94,9 +95,17 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     for path in &args.entries {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let entry = FileEntry::from_json(&text)
-            .with_context(|| format!("bad file entry {}", path.display()))?;
-        items.push(entry);
+        // One entry, or several one after the other (`ingest FOLDER` prints one per line).
+        let values = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
+        let before = items.len();
+        for (i, value) in values.enumerate() {
+            let bad = || format!("bad file entry {} (entry {})", path.display(), i + 1);
+            let value = value.with_context(bad)?;
+            items.push(FileEntry::from_json(&value.to_string()).with_context(bad)?);
+        }
+        if items.len() == before {
+            anyhow::bail!("{} holds no file entry", path.display());
+        }
     }
     let timestamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)

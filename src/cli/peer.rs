@@ -6,6 +6,7 @@ use megatorrent::blob::BlobStore;
 use megatorrent::error::chain;
 use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
+use megatorrent::node::{Seeding, SeedingOptions};
 use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, PeerError, ServerConfig};
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,6 +29,10 @@ pub struct ServeArgs {
     /// relays PUBLISH and answers KRPC ping in DHT_QUERY.
     #[arg(long, value_name = "HOST:PORT", num_args = 1..)]
     bootstrap: Vec<String>,
+    /// Announce every blob of the store in the DHT (BEP 5) at the server's port, and again
+    /// every 15 minutes, so downloaders find this server; prints `announced N blob(s)`.
+    #[arg(long, requires = "bootstrap")]
+    announce: bool,
 }
 
 /// Fetch blobs from one peer into a folder, verifying each against its id.
@@ -76,23 +81,43 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             identity,
             ..ServerConfig::default()
         };
-        let server = BlobServer::bind(args.listen.as_str(), store, config).await?;
+        let server = BlobServer::bind(args.listen.as_str(), store.clone(), config).await?;
         let handle = server.spawn()?;
         // Watched before the first line: a script may answer it with a signal.
         let mut stop = super::dht::StopSignals::new()?;
         let mut stdout = std::io::stdout();
         writeln!(stdout, "listening {}", handle.local_addr())?;
-        if !args.bootstrap.is_empty() {
-            let dht = super::download::dht_client(&args.bootstrap)?;
-            let id = *dht.mainline().info().await.id().as_bytes();
-            let dht_addr = dht.local_addr().await;
-            // Attached before the line is out: whoever reads it may query at once.
-            handle.set_gateway(Some(Arc::new(dht)));
-            writeln!(stdout, "dht listening {dht_addr} id {}", hex::encode(id))?;
+        stdout.flush()?;
+        if args.bootstrap.is_empty() {
+            stop.wait().await;
+            handle.shutdown().await;
+            return Ok(ExitCode::SUCCESS);
         }
+        let dht = super::download::dht_client(&args.bootstrap)?;
+        let id = *dht.mainline().info().await.id().as_bytes();
+        let dht_addr = dht.local_addr().await;
+        // Attached before the line is out: whoever reads it may query at once.
+        handle.set_gateway(Some(Arc::new(dht.clone())));
+        writeln!(stdout, "dht listening {dht_addr} id {}", hex::encode(id))?;
+        stdout.flush()?;
+        if !args.announce {
+            stop.wait().await;
+            handle.shutdown().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let ids = store.list().context("cannot list the blob store")?;
+        let count = ids.len();
+        let opts = SeedingOptions::default();
+        let seeding = tokio::select! {
+            r = Seeding::start_on(handle, ids, dht, &opts) => {
+                r.context("cannot announce the blobs")?
+            }
+            _ = stop.wait() => return Ok(ExitCode::SUCCESS),
+        };
+        writeln!(stdout, "announced {count} blob(s)")?;
         stdout.flush()?;
         stop.wait().await;
-        handle.shutdown().await;
+        seeding.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
 }

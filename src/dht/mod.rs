@@ -25,5 +25,6 @@ pub use parts::fetch_manifest;
 pub use record::{PartError, PointerRecord, RecordError, RecordValue};
 pub use relay::{verify_publish, GossipBridge, TransportFetcher};
 pub use subscription::{
-    ChannelUpdate, Seeder, SubscribeOptions, Subscription, POLL_INTERVAL, RESEED_INTERVAL,
+    ChannelUpdate, Seeder, SubscribeOptions, Subscription, SubscriptionEvent, POLL_INTERVAL,
+    RESEED_INTERVAL,
 };

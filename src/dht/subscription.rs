@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::blob::BlobStore;
 use crate::dht::client::DhtClient;
+use crate::dht::DhtError;
 use crate::manifest::{ManifestContent, ReadKey, SignedManifest};
 
 /// How often the reference client re-announces the blobs it holds.
@@ -74,18 +75,42 @@ impl Default for SubscribeOptions {
     }
 }
 
+/// What a subscription reports.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SubscriptionEvent {
+    /// A manifest with a higher sequence than any delivered before.
+    Update(ChannelUpdate),
+    /// No DHT node answered the last poll ([`DhtError::NoNodeAnswered`]): the network is
+    /// unreachable. Said once until a poll reaches a node again.
+    Unreachable(DhtError),
+    /// A poll reached the DHT again after [`SubscriptionEvent::Unreachable`].
+    Reachable,
+}
+
 /// A stream of newly verified manifests of one channel. Dropping it stops the polling task.
 #[derive(Debug)]
 pub struct Subscription {
-    updates: mpsc::Receiver<ChannelUpdate>,
+    updates: mpsc::Receiver<SubscriptionEvent>,
     hints: mpsc::UnboundedSender<u64>,
     task: JoinHandle<()>,
 }
 
 impl Subscription {
     /// The next manifest with a higher sequence than any delivered before; `None` once the
-    /// subscription has stopped.
+    /// subscription has stopped. Network trouble is only logged (see
+    /// [`Subscription::next_event`]).
     pub async fn next(&mut self) -> Option<ChannelUpdate> {
+        loop {
+            match self.updates.recv().await? {
+                SubscriptionEvent::Update(u) => return Some(u),
+                SubscriptionEvent::Unreachable(_) | SubscriptionEvent::Reachable => {}
+            }
+        }
+    }
+
+    /// The next update or network problem; `None` once the subscription has stopped.
+    pub async fn next_event(&mut self) -> Option<SubscriptionEvent> {
         self.updates.recv().await
     }
 
@@ -125,6 +150,7 @@ impl DhtClient {
         let client = self.clone();
         let task = tokio::spawn(async move {
             let mut last: Option<u64> = None;
+            let mut unreachable = false;
             let mut ticker = tokio::time::interval(opts.interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -138,7 +164,16 @@ impl DhtClient {
                     },
                     _ = tx.closed() => break,
                 }
-                match client.get_manifest(&public_key, &opts.salt).await {
+                let got = client.get_manifest(&public_key, &opts.salt).await;
+                let now_unreachable = matches!(got, Err(DhtError::NoNodeAnswered { .. }));
+                let was_unreachable = std::mem::replace(&mut unreachable, now_unreachable);
+                if was_unreachable
+                    && !now_unreachable
+                    && tx.send(SubscriptionEvent::Reachable).await.is_err()
+                {
+                    break;
+                }
+                match got {
                     Ok(m) if last.is_none_or(|l| m.sequence() > l) => {
                         last = Some(m.sequence());
                         let content = open_content(&m, opts.read_key.as_ref());
@@ -146,11 +181,16 @@ impl DhtClient {
                             manifest: m,
                             content,
                         };
-                        if tx.send(update).await.is_err() {
+                        if tx.send(SubscriptionEvent::Update(update)).await.is_err() {
                             break;
                         }
                     }
                     Ok(_) => {}
+                    Err(e) if now_unreachable && !was_unreachable => {
+                        if tx.send(SubscriptionEvent::Unreachable(e)).await.is_err() {
+                            break;
+                        }
+                    }
                     Err(e) => {
                         tracing::debug!(error = %crate::error::ErrorChain(&e), "subscription poll found nothing new")
                     }

@@ -528,7 +528,7 @@ async fn snapshots(session: &Session, queue: &Queue, sent: &mut Sent, status_now
     }
     let due = sent
         .status_at
-        .map_or(true, |at| at.elapsed() >= STATUS_INTERVAL);
+        .is_none_or(|at| at.elapsed() >= STATUS_INTERVAL);
     if status_now || due {
         // Listing the blob store touches the disk: off the runtime's worker threads.
         let session = session.clone();

@@ -73,6 +73,17 @@ impl Seeding {
         let server = BlobServer::bind(listen, store, opts.server.clone())
             .await?
             .spawn()?;
+        Self::start_on(server, ids, dht, opts).await
+    }
+
+    /// [`Seeding::start`] on a server already running (its store must hold `ids`); the
+    /// server's settings in `opts` are not used.
+    pub async fn start_on(
+        server: ServerHandle,
+        ids: Vec<BlobId>,
+        dht: DhtClient,
+        opts: &SeedingOptions,
+    ) -> Result<Self, NodeError> {
         let port = server.local_addr().port();
         if let Err(e) = announce_all(&dht, &ids, port, opts.announce_concurrency).await {
             server.shutdown().await;

@@ -52,7 +52,8 @@ use tokio::task::JoinHandle;
 
 use crate::blob::BlobStore;
 use crate::dht::{
-    ChannelUpdate, DhtClient, DhtConfig, GossipBridge, SubscribeOptions, TransportFetcher,
+    ChannelUpdate, DhtClient, DhtConfig, GossipBridge, SubscribeOptions, SubscriptionEvent,
+    TransportFetcher,
 };
 use crate::download::DownloadOptions;
 use crate::id::BlobId;
@@ -917,12 +918,26 @@ async fn follow(
             }
         };
         tokio::select! {
-            update = sub.next() => match update {
-                Some(u) => {
+            event = sub.next_event() => match event {
+                Some(SubscriptionEvent::Update(u)) => {
                     if let Some(u) = on_update(&ctx, &channel, u, &status).await {
                         pending = Some(u);
                     }
                 }
+                // Said once per outage; the subscription keeps polling.
+                Some(SubscriptionEvent::Unreachable(e)) => {
+                    let e = SessionError::Dht(e);
+                    ctx.error(Some(&channel), &e);
+                    set_status(&status, SyncState::Failed, Some(e.to_string()));
+                }
+                Some(SubscriptionEvent::Reachable) if pending.is_none() => {
+                    let synced = lock(&ctx.state)
+                        .sub(&channel.public_key, &channel.salt)
+                        .is_some_and(|r| r.synced.sequence >= r.last_sequence);
+                    let state = if synced { SyncState::Synced } else { SyncState::Checking };
+                    set_status(&status, state, None);
+                }
+                Some(_) => {}
                 None => break,
             },
             _ = retry => backoff = (backoff * 2).min(MAX_BACKOFF),
