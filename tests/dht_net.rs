@@ -28,7 +28,8 @@ async fn inline_put_and_get() {
             .put_manifest(&id, &m, &PutOptions::default())
             .await
             .unwrap();
-        assert!(report.stored_at > 0);
+        // Stored by some of the 8 nodes (not by more than exist).
+        assert!((1..=8).contains(&report.stored_at), "{}", report.stored_at);
         assert!(report.parts.is_empty());
         let reader = client(&net.bootstrap);
         let got = reader
@@ -67,13 +68,7 @@ async fn pointer_put_and_get() {
             Err(DhtError::NeedsParts { len }) => assert_eq!(len, m.as_bytes().len()),
             other => panic!("expected NeedsParts, got {other:?}"),
         }
-        let opts = PutOptions {
-            parts: Some(PartsTarget {
-                store: &store,
-                port: 40123,
-            }),
-            ..PutOptions::default()
-        };
+        let opts = PutOptions::default().parts(Some(PartsTarget::new(&store, 40123)));
         let report = publisher.put_manifest(&id, &m, &opts).await.unwrap();
         assert_eq!(report.parts.len(), 2);
         for part in &report.parts {
@@ -116,13 +111,7 @@ async fn pointer_put_and_get() {
         // Too many parts for one record: refused before anything is stored.
         let huge = manifest(&id, 6, 60000);
         let empty = BlobStore::open(dir.path().join("huge")).unwrap();
-        let opts = PutOptions {
-            parts: Some(PartsTarget {
-                store: &empty,
-                port: 40123,
-            }),
-            ..PutOptions::default()
-        };
+        let opts = PutOptions::default().parts(Some(PartsTarget::new(&empty, 40123)));
         assert!(matches!(
             publisher.put_manifest(&id, &huge, &opts).await,
             Err(DhtError::Record(RecordError::PointerTooLarge { .. }))
@@ -147,10 +136,7 @@ async fn salted_sub_channels_are_separate() {
             .await
             .unwrap();
         for (salt, m) in [(&b"videos"[..], &videos), (&b"music"[..], &music)] {
-            let opts = PutOptions {
-                salt,
-                ..PutOptions::default()
-            };
+            let opts = PutOptions::default().salt(salt);
             publisher.put_manifest(&id, m, &opts).await.unwrap();
         }
         let reader = client(&net.bootstrap);
@@ -177,10 +163,7 @@ async fn cas_and_lower_sequence_refusals() {
             let publisher = publisher.clone();
             let id = id.clone();
             async move {
-                let opts = PutOptions {
-                    cas,
-                    ..PutOptions::default()
-                };
+                let opts = PutOptions::default().cas(cas);
                 publisher
                     .put_manifest(&id, &manifest(&id, seq, 1), &opts)
                     .await

@@ -58,19 +58,13 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
         // Watch the signals from the start, so that a stop during publishing also exits 0.
         let mut stop = StopSignals::new()?;
         let dht = args.channel.dht_client()?;
-        let opts = PublishOptions {
-            salt: args.channel.salt().to_vec(),
-            read_key: key,
-            seeding: SeedingOptions {
-                server: ServerConfig {
-                    // Peers that ask for binding learn that this server is the channel's owner.
-                    identity: Some(identity.clone()),
-                    ..ServerConfig::default()
-                },
-                ..SeedingOptions::default()
-            },
-            ..PublishOptions::default()
-        };
+        let opts = PublishOptions::default()
+            .salt(args.channel.salt().to_vec())
+            .read_key(key)
+            .seeding(SeedingOptions::default().server(
+                // Peers that ask for binding learn that this server is the channel's owner.
+                ServerConfig::default().identity(Some(identity.clone())),
+            ));
         let published = tokio::select! {
             r = publish_files(&identity, &args.files, &store, &dht, listen, &opts) => {
                 r.context("publish failed")?
