@@ -53,4 +53,32 @@ namespace Megatorrent::Detail
     {
         return QString::fromUtf8(error.what());
     }
+
+    ErrorKind toErrorKind(const megatorrent::ffi::ErrorKind kind)
+    {
+        using megatorrent::ffi::ErrorKind;
+        switch (kind)
+        {
+        case ErrorKind::InvalidChannel:
+            return Megatorrent::ErrorKind::InvalidChannel;
+        case ErrorKind::NotFound:
+            return Megatorrent::ErrorKind::NotFound;
+        case ErrorKind::Network:
+            return Megatorrent::ErrorKind::Network;
+        case ErrorKind::BadManifest:
+            return Megatorrent::ErrorKind::BadManifest;
+        case ErrorKind::WrongReadKey:
+            return Megatorrent::ErrorKind::WrongReadKey;
+        case ErrorKind::Storage:
+            return Megatorrent::ErrorKind::Storage;
+        case ErrorKind::Io:
+            return Megatorrent::ErrorKind::Io;
+        case ErrorKind::InvalidArgument:
+            return Megatorrent::ErrorKind::InvalidArgument;
+        case ErrorKind::Internal:
+        case ErrorKind::None:
+            break;
+        }
+        return Megatorrent::ErrorKind::Internal;
+    }
 }

@@ -5,6 +5,7 @@
 #include <QByteArray>
 #include <QString>
 
+#include "megatorrent/global.h"
 #include "rust/cxx.h"
 #include "megatorrent/src/ffi/bridge.rs.h"
 
@@ -22,4 +23,6 @@ namespace Megatorrent::Detail
     QByteArray toQByteArray(rust::Slice<const std::uint8_t> bytes);
     // The reason carried by a bridge exception (a Rust error, or a caught Rust panic).
     QString errorText(const rust::Error &error);
+    // The public kind of a bridge error kind (Internal for None, which no failure carries).
+    ErrorKind toErrorKind(megatorrent::ffi::ErrorKind kind);
 }

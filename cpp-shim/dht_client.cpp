@@ -5,6 +5,7 @@
 #include <QByteArray>
 #include <QHash>
 #include <QMetaObject>
+#include <QPointer>
 
 #include "bridge_util.h"
 #include "engine_host.h"
@@ -27,7 +28,7 @@ namespace Megatorrent::Detail
         struct PendingOperation
         {
             std::function<void()> run;
-            std::function<void(const QString &)> fail;
+            std::function<void(ErrorKind, const QString &)> fail;
         };
 
         explicit DHTClientPrivate(DHTClient *client);
@@ -37,6 +38,14 @@ namespace Megatorrent::Detail
         void handleEvent(const megatorrent::ffi::Event &event);
         // Emits a failure later, from the event loop, like every other result.
         void failLater(std::function<void()> emitFailure);
+        // errorOccurred() then failed(), unless a slot of the first deleted the client.
+        void emitError(ErrorKind kind, const QString &error);
+        // A failed operation's signals: its specific one, its kind overload, then emitError().
+        // Stops as soon as a slot deleted the client.
+        void emitFailure(const std::function<void()> &specific, const std::function<void()> &specificWithKind, ErrorKind kind, const QString &error);
+        // Runs a bridge call that submits an operation; a thrown error (only a caught panic)
+        // fails it later with kind Internal.
+        void submit(const std::function<quint64()> &call, const std::function<void(quint64)> &submitted, const std::function<void(ErrorKind, const QString &)> &fail);
 
         DHTClient *m_q = nullptr;
         EngineHost *m_host = nullptr;
@@ -46,6 +55,7 @@ namespace Megatorrent::Detail
         bool m_serverMode = false;
         int m_requestTimeout = 2000;
         State m_state = State::Idle;
+        ErrorKind m_startErrorKind = ErrorKind::Internal;
         quint16 m_boundPort = 0;
         quint16 m_blobServerPort = 0;
         QVector<PendingOperation> m_pending;
@@ -76,7 +86,7 @@ namespace Megatorrent::Detail
         {
             m_state = State::Failed;
             const QString reason = m_host->startError();
-            failLater([this, reason] { emit m_q->errorOccurred(reason); });
+            failLater([this, reason] { emitError(ErrorKind::Internal, reason); });
             return;
         }
         megatorrent::ffi::DhtSettings settings;
@@ -95,7 +105,7 @@ namespace Megatorrent::Detail
         {
             m_state = State::Failed;
             const QString reason = errorText(error);
-            failLater([this, reason] { emit m_q->errorOccurred(reason); });
+            failLater([this, reason] { emitError(ErrorKind::Internal, reason); });
         }
     }
 
@@ -113,7 +123,7 @@ namespace Megatorrent::Detail
             const auto pending = std::exchange(m_pending, {});
             const QString reason = m_host->isValid() ? DHTClient::tr("the DHT node could not start") : m_host->startError();
             for (const PendingOperation &op : pending)
-                failLater([op, reason] { op.fail(reason); });
+                failLater([op, reason] { op.fail(ErrorKind::Internal, reason); });
         }
     }
 
@@ -122,10 +132,42 @@ namespace Megatorrent::Detail
         QMetaObject::invokeMethod(m_q, std::move(emitFailure), Qt::QueuedConnection);
     }
 
+    void DHTClientPrivate::emitError(const ErrorKind kind, const QString &error)
+    {
+        const QPointer<DHTClient> alive {m_q};
+        emit m_q->errorOccurred(error);
+        if (alive)
+            emit m_q->failed(kind, error);
+    }
+
+    void DHTClientPrivate::emitFailure(const std::function<void()> &specific, const std::function<void()> &specificWithKind, const ErrorKind kind, const QString &error)
+    {
+        const QPointer<DHTClient> alive {m_q};
+        specific();
+        if (alive)
+            specificWithKind();
+        if (alive)
+            emitError(kind, error);
+    }
+
+    void DHTClientPrivate::submit(const std::function<quint64()> &call, const std::function<void(quint64)> &submitted, const std::function<void(ErrorKind, const QString &)> &fail)
+    {
+        try
+        {
+            submitted(call());
+        }
+        catch (const rust::Error &error)
+        {
+            const QString reason = errorText(error);
+            failLater([fail, reason] { fail(ErrorKind::Internal, reason); });
+        }
+    }
+
     void DHTClientPrivate::handleEvent(const megatorrent::ffi::Event &event)
     {
         using megatorrent::ffi::Operation;
         const QString reason = toQString(event.message);
+        const ErrorKind kind = toErrorKind(event.kind);
         switch (event.operation)
         {
         case Operation::DhtStart:
@@ -142,9 +184,15 @@ namespace Megatorrent::Detail
                 else
                 {
                     m_state = State::Failed;
-                    emit m_q->errorOccurred(DHTClient::tr("DHT start: %1").arg(reason));
+                    m_startErrorKind = kind;
+                    const QPointer<DHTClient> alive {m_q};
+                    emitError(kind, DHTClient::tr("DHT start: %1").arg(reason));
                     for (const PendingOperation &op : pending)
-                        op.fail(reason);
+                    {
+                        if (!alive)
+                            return;
+                        op.fail(kind, reason);
+                    }
                 }
             }
             break;
@@ -157,8 +205,9 @@ namespace Megatorrent::Detail
                 }
                 else
                 {
-                    emit m_q->putManifestFailed(key, reason);
-                    emit m_q->errorOccurred(DHTClient::tr("putManifest: %1").arg(reason));
+                    const auto specific = [&] { emit m_q->putManifestFailed(key, reason); };
+                    const auto withKind = [&] { emit m_q->putManifestError(key, kind, reason); };
+                    emitFailure(specific, withKind, kind, DHTClient::tr("putManifest: %1").arg(reason));
                 }
             }
             break;
@@ -171,8 +220,9 @@ namespace Megatorrent::Detail
                 }
                 else
                 {
-                    emit m_q->getManifestFailed(key, reason);
-                    emit m_q->errorOccurred(DHTClient::tr("getManifest: %1").arg(reason));
+                    const auto specific = [&] { emit m_q->getManifestFailed(key, reason); };
+                    const auto withKind = [&] { emit m_q->getManifestError(key, kind, reason); };
+                    emitFailure(specific, withKind, kind, DHTClient::tr("getManifest: %1").arg(reason));
                 }
             }
             break;
@@ -185,8 +235,9 @@ namespace Megatorrent::Detail
                 }
                 else
                 {
-                    emit m_q->announceBlobFailed(blobId, reason);
-                    emit m_q->errorOccurred(DHTClient::tr("announceBlob: %1").arg(reason));
+                    const auto specific = [&] { emit m_q->announceBlobFailed(blobId, reason); };
+                    const auto withKind = [&] { emit m_q->announceBlobError(blobId, kind, reason); };
+                    emitFailure(specific, withKind, kind, DHTClient::tr("announceBlob: %1").arg(reason));
                 }
             }
             break;
@@ -203,8 +254,9 @@ namespace Megatorrent::Detail
                 }
                 else
                 {
-                    emit m_q->findBlobPeersFailed(blobId, reason);
-                    emit m_q->errorOccurred(DHTClient::tr("findBlobPeers: %1").arg(reason));
+                    const auto specific = [&] { emit m_q->findBlobPeersFailed(blobId, reason); };
+                    const auto withKind = [&] { emit m_q->findBlobPeersError(blobId, kind, reason); };
+                    emitFailure(specific, withKind, kind, DHTClient::tr("findBlobPeers: %1").arg(reason));
                 }
             }
             break;
@@ -216,7 +268,7 @@ namespace Megatorrent::Detail
             }
             else
             {
-                emit m_q->errorOccurred(DHTClient::tr("serveBlobs: %1").arg(reason));
+                emitError(kind, DHTClient::tr("serveBlobs: %1").arg(reason));
             }
             break;
         default:
@@ -235,7 +287,11 @@ namespace Megatorrent
         {
             m_d->handleEvent(event);
         });
-        connect(m_d->m_host, &Detail::EngineHost::errorOccurred, this, &DHTClient::errorOccurred);
+        // The engine's own failures: its runtime did not start, or a caught panic.
+        connect(m_d->m_host, &Detail::EngineHost::errorOccurred, this, [this](const QString &error)
+        {
+            m_d->emitError(ErrorKind::Internal, error);
+        });
     }
 
     DHTClient::~DHTClient()
@@ -311,23 +367,22 @@ namespace Megatorrent
 
     void DHTClient::serveBlobs(const QString &folder, const quint16 port)
     {
+        const auto fail = [this](const ErrorKind kind, const QString &reason)
+        {
+            m_d->emitError(kind, tr("serveBlobs: %1").arg(reason));
+        };
         if (!m_d->m_host->isValid())
         {
             const QString reason = m_d->m_host->startError();
-            m_d->failLater([this, reason] { emit errorOccurred(tr("serveBlobs: %1").arg(reason)); });
+            m_d->failLater([fail, reason] { fail(ErrorKind::Internal, reason); });
             return;
         }
         const QString host = m_d->m_bindAddress.isEmpty() ? QStringLiteral("0.0.0.0") : m_d->m_bindAddress;
         const QString listen = host + u':' + QString::number(port);
-        try
+        m_d->submit([this, folder, listen]
         {
-            megatorrent::ffi::serveBlobs(m_d->m_host->engine(), Detail::toRustStr(folder.toUtf8()), Detail::toRustStr(listen.toUtf8()));
-        }
-        catch (const rust::Error &error)
-        {
-            const QString reason = Detail::errorText(error);
-            m_d->failLater([this, reason] { emit errorOccurred(tr("serveBlobs: %1").arg(reason)); });
-        }
+            return megatorrent::ffi::serveBlobs(m_d->m_host->engine(), Detail::toRustStr(folder.toUtf8()), Detail::toRustStr(listen.toUtf8()));
+        }, [](quint64) {}, fail);
     }
 
     quint16 DHTClient::blobServerPort() const
@@ -338,95 +393,80 @@ namespace Megatorrent
     void DHTClient::putManifest(const QByteArray &publicKey, const QByteArray &privateKey, const Manifest &manifest)
     {
         const megatorrent::ffi::ManifestData content = Detail::toManifestData(manifest);
-        const auto fail = [this, publicKey](const QString &reason)
+        const auto fail = [this, publicKey](const ErrorKind kind, const QString &reason)
         {
-            emit putManifestFailed(publicKey, reason);
-            emit errorOccurred(tr("putManifest: %1").arg(reason));
+            const auto specific = [&] { emit putManifestFailed(publicKey, reason); };
+            const auto withKind = [&] { emit putManifestError(publicKey, kind, reason); };
+            m_d->emitFailure(specific, withKind, kind, tr("putManifest: %1").arg(reason));
         };
         m_d->whenStarted({[this, publicKey, privateKey, content, fail]
         {
-            try
+            m_d->submit([this, publicKey, privateKey, content]
             {
-                const quint64 request = megatorrent::ffi::dhtPutManifest(m_d->m_host->engine(), Detail::toRustSlice(privateKey), Detail::toRustSlice(publicKey), content);
-                m_d->m_keyRequests.insert(request, publicKey);
-            }
-            catch (const rust::Error &error)
-            {
-                const QString reason = Detail::errorText(error);
-                m_d->failLater([fail, reason] { fail(reason); });
-            }
+                return megatorrent::ffi::dhtPutManifest(m_d->m_host->engine(), Detail::toRustSlice(privateKey), Detail::toRustSlice(publicKey), content);
+            }, [this, publicKey](const quint64 request) { m_d->m_keyRequests.insert(request, publicKey); }, fail);
         }, fail});
     }
 
     void DHTClient::getManifest(const QByteArray &publicKey)
     {
-        const auto fail = [this, publicKey](const QString &reason)
+        getManifest(publicKey, {});
+    }
+
+    void DHTClient::getManifest(const QByteArray &publicKey, const QByteArray &salt)
+    {
+        const auto fail = [this, publicKey](const ErrorKind kind, const QString &reason)
         {
-            emit getManifestFailed(publicKey, reason);
-            emit errorOccurred(tr("getManifest: %1").arg(reason));
+            const auto specific = [&] { emit getManifestFailed(publicKey, reason); };
+            const auto withKind = [&] { emit getManifestError(publicKey, kind, reason); };
+            m_d->emitFailure(specific, withKind, kind, tr("getManifest: %1").arg(reason));
         };
-        m_d->whenStarted({[this, publicKey, fail]
+        m_d->whenStarted({[this, publicKey, salt, fail]
         {
-            try
+            m_d->submit([this, publicKey, salt]
             {
-                const quint64 request = megatorrent::ffi::dhtGetManifest(m_d->m_host->engine(), Detail::toRustSlice(publicKey));
-                m_d->m_keyRequests.insert(request, publicKey);
-            }
-            catch (const rust::Error &error)
-            {
-                const QString reason = Detail::errorText(error);
-                m_d->failLater([fail, reason] { fail(reason); });
-            }
+                return megatorrent::ffi::dhtGetManifest(m_d->m_host->engine(), Detail::toRustSlice(publicKey), Detail::toRustSlice(salt));
+            }, [this, publicKey](const quint64 request) { m_d->m_keyRequests.insert(request, publicKey); }, fail);
         }, fail});
     }
 
     void DHTClient::announceBlob(const QString &blobId, const int port)
     {
-        const auto fail = [this, blobId](const QString &reason)
+        const auto fail = [this, blobId](const ErrorKind kind, const QString &reason)
         {
-            emit announceBlobFailed(blobId, reason);
-            emit errorOccurred(tr("announceBlob: %1").arg(reason));
+            const auto specific = [&] { emit announceBlobFailed(blobId, reason); };
+            const auto withKind = [&] { emit announceBlobError(blobId, kind, reason); };
+            m_d->emitFailure(specific, withKind, kind, tr("announceBlob: %1").arg(reason));
         };
         if ((port <= 0) || (port > 65535))
         {
             const QString reason = tr("port %1 is out of range").arg(port);
-            m_d->failLater([fail, reason] { fail(reason); });
+            m_d->failLater([fail, reason] { fail(ErrorKind::InvalidArgument, reason); });
             return;
         }
         m_d->whenStarted({[this, blobId, port, fail]
         {
-            try
+            m_d->submit([this, blobId, port]
             {
-                const quint64 request = megatorrent::ffi::dhtAnnounceBlob(m_d->m_host->engine(), Detail::toRustStr(blobId.toUtf8()), static_cast<quint16>(port));
-                m_d->m_blobRequests.insert(request, blobId);
-            }
-            catch (const rust::Error &error)
-            {
-                const QString reason = Detail::errorText(error);
-                m_d->failLater([fail, reason] { fail(reason); });
-            }
+                return megatorrent::ffi::dhtAnnounceBlob(m_d->m_host->engine(), Detail::toRustStr(blobId.toUtf8()), static_cast<quint16>(port));
+            }, [this, blobId](const quint64 request) { m_d->m_blobRequests.insert(request, blobId); }, fail);
         }, fail});
     }
 
     void DHTClient::findBlobPeers(const QString &blobId)
     {
-        const auto fail = [this, blobId](const QString &reason)
+        const auto fail = [this, blobId](const ErrorKind kind, const QString &reason)
         {
-            emit findBlobPeersFailed(blobId, reason);
-            emit errorOccurred(tr("findBlobPeers: %1").arg(reason));
+            const auto specific = [&] { emit findBlobPeersFailed(blobId, reason); };
+            const auto withKind = [&] { emit findBlobPeersError(blobId, kind, reason); };
+            m_d->emitFailure(specific, withKind, kind, tr("findBlobPeers: %1").arg(reason));
         };
         m_d->whenStarted({[this, blobId, fail]
         {
-            try
+            m_d->submit([this, blobId]
             {
-                const quint64 request = megatorrent::ffi::dhtFindBlobPeers(m_d->m_host->engine(), Detail::toRustStr(blobId.toUtf8()));
-                m_d->m_blobRequests.insert(request, blobId);
-            }
-            catch (const rust::Error &error)
-            {
-                const QString reason = Detail::errorText(error);
-                m_d->failLater([fail, reason] { fail(reason); });
-            }
+                return megatorrent::ffi::dhtFindBlobPeers(m_d->m_host->engine(), Detail::toRustStr(blobId.toUtf8()));
+            }, [this, blobId](const quint64 request) { m_d->m_blobRequests.insert(request, blobId); }, fail);
         }, fail});
     }
 }

@@ -42,18 +42,44 @@ cargo build --no-default-features --locked
 cargo test --no-default-features --lib --locked
 
 echo "== C++: Qt shim, QtTest suites (ctest), consumer project"
-# Debug builds reuse the target/ directory `cargo test` just filled: cargo compiles nothing twice.
+# The C++ builds pass the target/ directory `cargo test` just filled (CMake's default is inside
+# the build folder): the Rust library and CLI are compiled once for all of them.
 jobs=$(nproc)
-cmake -S . -B build/cxx -G Ninja -DCMAKE_BUILD_TYPE=Debug
+cargo_dir=(-DMEGATORRENT_CARGO_TARGET_DIR="$PWD/target")
+cmake -S . -B build/cxx -G Ninja -DCMAKE_BUILD_TYPE=Debug "${cargo_dir[@]}"
 cmake --build build/cxx -j "$jobs"
 (cd build/cxx && ctest --output-on-failure --timeout 300)
-cmake -S tests/consumer -B build/consumer -G Ninja -DCMAKE_BUILD_TYPE=Debug
-cmake --build build/consumer -j "$jobs"
-build/consumer/qbt_consumer
+
+# The consumer (a stand-in for qBittorrent's qbt_base, its flags plus -Werror) as C++17 like
+# qBittorrent 4.5 and as C++20 like qBittorrent 5.
+for std in 17 20; do
+    cmake -S tests/consumer -B "build/consumer-cxx$std" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+        -DQBT_CXX_STANDARD="$std" "${cargo_dir[@]}"
+    # Only link steps may wait for cargo and the shim, never the consumer's own objects.
+    objects=$(ninja -C "build/consumer-cxx$std" -t targets all | grep -o '^CMakeFiles/qbt_base\.dir/[^:]*\.o')
+    [[ -n "$objects" ]] || { echo "FAIL: no qbt_base objects found" >&2; exit 1; }
+    for object in $objects; do
+        if ninja -C "build/consumer-cxx$std" -t inputs "$object" | grep -E 'megatorrent_cargo|libmegatorrent|bridge\.rs\.h|cpp-shim'; then
+            echo "FAIL: $object waits for the megatorrent build (inputs above)" >&2
+            exit 1
+        fi
+    done
+    cmake --build "build/consumer-cxx$std" -j "$jobs"
+    "build/consumer-cxx$std/qbt_consumer"
+done
+
+# Qt 5 (qBittorrent 4.5 without -DQT6=ON) fails at configure time with one clear line.
+rm -rf build/qt5-check
+if cmake -S tests/cmake/qt5 -B build/qt5-check -G Ninja >build/qt5-check.log 2>&1; then
+    echo "FAIL: configuring megatorrent next to Qt 5 succeeded" >&2
+    exit 1
+fi
+grep -q "megatorrent needs Qt 6" build/qt5-check.log || { cat build/qt5-check.log >&2; echo "FAIL: no Qt 6 message" >&2; exit 1; }
+
 # Set MEGATORRENT_SANITIZE=0 to skip the sanitizer build.
 if [[ "${MEGATORRENT_SANITIZE:-1}" == 1 ]]; then
     echo "== C++: the same suites under AddressSanitizer + UBSan"
-    cmake -S . -B build/cxx-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEGATORRENT_SANITIZE=ON
+    cmake -S . -B build/cxx-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEGATORRENT_SANITIZE=ON "${cargo_dir[@]}"
     cmake --build build/cxx-asan -j "$jobs"
     (cd build/cxx-asan && ctest --output-on-failure --timeout 300)
 fi

@@ -71,6 +71,9 @@ namespace Megatorrent
         // publicKey: 32 raw bytes or 64 hex characters. Emits manifestFound() with a verified
         // manifest, or getManifestFailed() (e.g. "not found").
         void getManifest(const QByteArray &publicKey);
+        // The same for a sub-channel: the record published under publicKey and salt (at most 64
+        // bytes; empty = none, as above).
+        void getManifest(const QByteArray &publicKey, const QByteArray &salt);
         // Announces that this host serves blobId on TCP port. Emits blobAnnounced() or
         // announceBlobFailed().
         void announceBlob(const QString &blobId, int port);
@@ -90,6 +93,16 @@ namespace Megatorrent
         void findBlobPeersFailed(const QString &blobId, const QString &reason);
         // Every failure, including the specific ones above, with a readable reason.
         void errorOccurred(const QString &error);
+
+        // The failures above with their kind. Each is emitted right after its kind-less signal,
+        // which is kept for code written against the stubs (a same-name overload would make
+        // `&DHTClient::errorOccurred` ambiguous in connect()).
+        void putManifestError(const QByteArray &publicKey, Megatorrent::ErrorKind kind, const QString &reason);
+        void getManifestError(const QByteArray &publicKey, Megatorrent::ErrorKind kind, const QString &reason);
+        void announceBlobError(const QString &blobId, Megatorrent::ErrorKind kind, const QString &reason);
+        void findBlobPeersError(const QString &blobId, Megatorrent::ErrorKind kind, const QString &reason);
+        // Every failure (as errorOccurred()) with its kind.
+        void failed(Megatorrent::ErrorKind kind, const QString &error);
 
     private:
         std::unique_ptr<Detail::DHTClientPrivate> m_d;

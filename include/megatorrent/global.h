@@ -10,6 +10,20 @@
 // former stubs are kept; binary values (keys, nonces, signatures) are raw bytes, not hex.
 namespace Megatorrent
 {
+    // What kind of failure a signal reports: what the user or the application can do about it.
+    enum class ErrorKind
+    {
+        InvalidChannel,     // the channel text is neither a public key nor a megatorrent:// link
+        NotFound,           // nothing is published under the key (and salt), or unknown channel/file
+        Network,            // nodes or peers unreachable or refusing; a later retry may succeed
+        BadManifest,        // a manifest, record or blob breaks the protocol (the publisher's side)
+        WrongReadKey,       // a private channel's read key is missing or does not open it
+        Storage,            // the state folder or blob store failed (disk full, corrupt data)
+        Io,                 // a user file (identity, saved or published file) cannot be read or written
+        Internal,           // a bug: a caught Rust panic, or the engine is gone
+        InvalidArgument     // a malformed argument or setting (key length, port, address, path)
+    };
+
     // One encrypted 1 MiB blob of a file (a manifest "chunk").
     struct BlobEntry
     {

@@ -6,6 +6,7 @@
 
 use super::channel::Channel;
 use super::engine::Engine;
+use super::error::Kind;
 use super::panic::guard;
 use super::FfiError;
 
@@ -30,6 +31,32 @@ pub(crate) mod ffi {
         ServeBlobs,
     }
 
+    /// What kind of failure an event or call reports (C++: `Megatorrent::ErrorKind`). Every Rust
+    /// error is classified in `error.rs`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum ErrorKind {
+        /// Not a failure (successful events).
+        None,
+        /// The channel text is neither a public key nor a `megatorrent://` link.
+        InvalidChannel,
+        /// Nothing is published under the key (and salt), or the file/channel is unknown.
+        NotFound,
+        /// Nodes or peers could not be reached, or refused; a later retry may succeed.
+        Network,
+        /// A manifest, record or blob breaks the protocol (the publisher's side).
+        BadManifest,
+        /// A private channel's read key is missing or does not open it.
+        WrongReadKey,
+        /// The state folder or blob store failed (disk full, corrupt data).
+        Storage,
+        /// A user file (identity, saved or published file) could not be read or written.
+        Io,
+        /// A bug: a caught panic, or the engine's runtime is gone.
+        Internal,
+        /// An argument or setting from C++ is malformed (a key's length, a port, an address).
+        InvalidArgument,
+    }
+
     // No Debug on the structs below: they carry chunk keys (and manifest text holding them),
     // which must never reach logs.
 
@@ -40,8 +67,10 @@ pub(crate) mod ffi {
         operation: Operation,
         /// The id `submit`-style calls returned for this operation.
         request: u64,
-        /// Whether it succeeded; if not, `message` says why.
+        /// Whether it succeeded; if not, `kind` and `message` say why.
         ok: bool,
+        /// The failure's kind (`None` on success).
+        kind: ErrorKind,
         /// What the operation was about (a blob id or public key in hex), as given.
         subject: String,
         /// The failure reason (empty on success).
@@ -226,9 +255,10 @@ pub(crate) mod ffi {
             content: &ManifestData,
         ) -> Result<u64>;
 
-        /// Fetches the newest manifest of a key (32 raw bytes or 64 hex); `GetManifest` follows.
+        /// Fetches the newest manifest of a key (32 raw bytes or 64 hex) and salt (empty: none);
+        /// `GetManifest` follows.
         #[cxx_name = "dhtGetManifest"]
-        fn dht_get_manifest(engine: &Engine, public_key: &[u8]) -> Result<u64>;
+        fn dht_get_manifest(engine: &Engine, public_key: &[u8], salt: &[u8]) -> Result<u64>;
 
         /// Announces a blob on a TCP port; `AnnounceBlob` follows.
         #[cxx_name = "dhtAnnounceBlob"]
@@ -255,8 +285,8 @@ pub(crate) mod ffi {
 }
 
 pub(crate) use ffi::{
-    ChunkData, CollectionData, DhtSettings, Event, FileData, ManifestData, MessageData, Notifier,
-    Operation, Received,
+    ChunkData, CollectionData, DhtSettings, ErrorKind, Event, FileData, ManifestData, MessageData,
+    Notifier, Operation, Received,
 };
 
 // The shim's notifier only posts a queued call (QMetaObject::invokeMethod), which Qt documents
@@ -271,6 +301,7 @@ impl Event {
             operation,
             request,
             ok: true,
+            kind: ErrorKind::None,
             subject,
             message: String::new(),
             port: 0,
@@ -280,15 +311,16 @@ impl Event {
         }
     }
 
-    /// A failed event; `error`'s message is the reason C++ shows.
+    /// A failed event; `error`'s message is the reason C++ shows, its kind what C++ acts on.
     pub(crate) fn failed(
         operation: Operation,
         request: u64,
         subject: String,
-        error: &dyn std::fmt::Display,
+        error: &(impl std::fmt::Display + Kind),
     ) -> Self {
         Self {
             message: error.to_string(),
+            kind: error.kind(),
             ok: false,
             ..Self::succeeded(operation, request, subject)
         }
@@ -366,8 +398,8 @@ fn dht_put_manifest(
     guard(|| engine.dht_put_manifest(secret_key, public_key, content))
 }
 
-fn dht_get_manifest(engine: &Engine, public_key: &[u8]) -> Result<u64, FfiError> {
-    guard(|| engine.dht_get_manifest(public_key))
+fn dht_get_manifest(engine: &Engine, public_key: &[u8], salt: &[u8]) -> Result<u64, FfiError> {
+    guard(|| engine.dht_get_manifest(public_key, salt))
 }
 
 fn dht_announce_blob(engine: &Engine, blob_id: &str, port: u16) -> Result<u64, FfiError> {

@@ -96,6 +96,22 @@ impl Engine {
         Ok(request)
     }
 
+    /// Runs `start`, which checks its arguments and submits work; if it fails, its error is
+    /// queued as a failed event of `operation` instead, so that every failure reaches C++ the same
+    /// way (an event with a kind) and only a panic throws.
+    pub(crate) fn report(
+        &self,
+        operation: Operation,
+        start: impl FnOnce() -> Result<u64, FfiError>,
+    ) -> Result<u64, FfiError> {
+        Ok(start().unwrap_or_else(|error| {
+            let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+            self.queue
+                .push(Event::failed(operation, request, String::new(), &error));
+            request
+        }))
+    }
+
     /// Every pending event, oldest first. Called on the owner's thread after a notify.
     pub(crate) fn take_events(&self) -> Vec<Event> {
         self.queue.drain()

@@ -10,11 +10,13 @@ mod bridge;
 mod channel;
 mod dht;
 mod engine;
+mod error;
 mod manifest;
 mod panic;
 mod queue;
 
-/// Why a bridge call failed. Its message is what C++ receives in `rust::Error::what()`.
+/// Why a bridge call failed. Its message is what C++ receives in `rust::Error::what()` or an
+/// event's `message`; its kind (`error.rs`) what it receives in an event's `kind`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FfiError {
@@ -36,6 +38,12 @@ pub enum FfiError {
     /// The secure channel failed (handshake, frame, or closed).
     #[error("{0}")]
     Transport(#[from] crate::transport::TransportError),
+    /// An identity (key pair or identity file) was refused.
+    #[error("{0}")]
+    Identity(#[from] crate::identity::IdentityError),
+    /// The blob store failed.
+    #[error("{0}")]
+    Store(#[from] crate::blob::StoreError),
     /// An argument from C++ was malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

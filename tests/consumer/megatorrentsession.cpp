@@ -17,6 +17,19 @@ MegatorrentSession::MegatorrentSession(QObject *parent)
     connect(m_dht, &Megatorrent::DHTClient::manifestFound, this, &MegatorrentSession::onManifestFound);
     connect(m_dht, &Megatorrent::DHTClient::peersFound, this, &MegatorrentSession::onPeersFound);
     connect(m_dht, &Megatorrent::DHTClient::errorOccurred, this, &MegatorrentSession::failed);
+    connect(m_dht, &Megatorrent::DHTClient::getManifestFailed, this, [this](const QByteArray &, const QString &reason)
+    {
+        emit failed(reason);
+    });
+    connect(m_dht, &Megatorrent::DHTClient::failed, this, [this](const Megatorrent::ErrorKind kind, const QString &)
+    {
+        m_lastErrorKind = kind;
+    });
+    connect(m_dht, &Megatorrent::DHTClient::getManifestError, this, [this](const QByteArray &, const Megatorrent::ErrorKind kind, const QString &)
+    {
+        if (kind == Megatorrent::ErrorKind::WrongReadKey)
+            emit readKeyNeeded();
+    });
     connect(m_server, &Megatorrent::SecureServer::newConnection, this, &MegatorrentSession::onIncoming);
     connect(m_server, &Megatorrent::SecureServer::acceptError, this, &MegatorrentSession::failed);
 }
@@ -48,6 +61,11 @@ bool MegatorrentSession::loadPrivateManifest(const QByteArray &json, const QByte
 void MegatorrentSession::subscribe(const QByteArray &publicKey)
 {
     m_dht->getManifest(publicKey);
+}
+
+void MegatorrentSession::subscribe(const QByteArray &publicKey, const QByteArray &salt)
+{
+    m_dht->getManifest(publicKey, salt);
 }
 
 void MegatorrentSession::publish(const QByteArray &publicKey, const QByteArray &secretKey)

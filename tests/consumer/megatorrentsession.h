@@ -12,6 +12,7 @@ namespace Megatorrent
     class SecureServer;
     class SecureSocket;
     struct Manifest;
+    enum class ErrorKind;
 }
 
 // Shaped like a qBittorrent src/base component: owns the DHT client and the secure server,
@@ -28,6 +29,7 @@ public:
     bool loadManifest(const QByteArray &json, QString &error);
     bool loadPrivateManifest(const QByteArray &json, const QByteArray &readKey, QString &error);
     void subscribe(const QByteArray &publicKey);
+    void subscribe(const QByteArray &publicKey, const QByteArray &salt);
     void publish(const QByteArray &publicKey, const QByteArray &secretKey);
     void seed(const QString &blobId);
     bool listen(quint16 port);
@@ -37,6 +39,7 @@ public:
 signals:
     void blobReceived(const QString &blobId, const QByteArray &blob);
     void failed(const QString &reason);
+    void readKeyNeeded();
 
 private:
     void onManifestFound(const Megatorrent::Manifest &manifest);
@@ -48,4 +51,5 @@ private:
     QByteArray m_manifestJson;
     qint64 m_sequence = 0;
     qsizetype m_fileCount = 0;
+    Megatorrent::ErrorKind m_lastErrorKind {};
 };

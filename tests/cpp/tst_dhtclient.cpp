@@ -1,60 +1,28 @@
 // DHTClient against a local network of `megatorrent dht node` processes on 127.0.0.1:
-// put/get of a manifest between two clients, announce/find of a blob, and failures that arrive
-// as signals with their reasons.
+// put/get of a manifest between two clients, announce/find of a blob, a salted record published
+// by `megatorrent publish --salt`, and failures that arrive as signals with their reasons and
+// kinds.
 
 #include <memory>
-#include <vector>
 
 #include <QDir>
-#include <QProcess>
-#include <QTemporaryDir>
+#include <QFile>
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QTest>
 
 #include "megatorrent/dht_client.h"
 
 #include "cpp-shim/manifest_convert.h"
+#include "testnet.h"
 
 using Megatorrent::DHTClient;
+using Megatorrent::ErrorKind;
 using Megatorrent::Manifest;
 
 namespace
 {
     constexpr int timeoutMs = 60000;
-
-    // One `megatorrent dht node` process; stopped with SIGTERM when destroyed.
-    class DhtNode
-    {
-    public:
-        explicit DhtNode(const QString &bootstrap)
-        {
-            QStringList args {QStringLiteral("dht"), QStringLiteral("node"), QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0")};
-            if (!bootstrap.isEmpty())
-                args << QStringLiteral("--bootstrap") << bootstrap;
-            m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-            m_process.start(QStringLiteral(MEGATORRENT_CLI), args);
-        }
-
-        ~DhtNode()
-        {
-            m_process.terminate();
-            if (!m_process.waitForFinished(10000))
-                m_process.kill();
-        }
-
-        // "127.0.0.1:PORT" once the node printed it, else empty.
-        QString address()
-        {
-            if (!QTest::qWaitFor([this] { return m_process.canReadLine(); }, 20000))
-                return {};
-            const QByteArray line = m_process.readLine().trimmed();
-            const QByteArray prefix = QByteArrayLiteral("dht listening ");
-            return line.startsWith(prefix) ? QString::fromLatin1(line.mid(prefix.size())) : QString();
-        }
-
-    private:
-        QProcess m_process;
-    };
 
     Manifest sampleManifest()
     {
@@ -91,29 +59,25 @@ private slots:
     void putThenGetAcrossClients();
     void announceThenFindPeers();
     void largeManifestGoesThroughBlobServer();
+    void saltedRecordOfThePublisherCli();
     void failuresArriveWithReasons();
     void badConfigurationFailsStart();
 
 private:
-    std::vector<std::unique_ptr<DhtNode>> m_nodes;
+    std::unique_ptr<TestNet::Testnet> m_testnet;
     QString m_bootstrap;
 };
 
 void TestDhtClient::initTestCase()
 {
-    m_nodes.push_back(std::make_unique<DhtNode>(QString()));
-    m_bootstrap = m_nodes.front()->address();
-    QVERIFY2(!m_bootstrap.isEmpty(), "the first DHT node did not start");
-    for (int i = 0; i < 3; ++i)
-    {
-        m_nodes.push_back(std::make_unique<DhtNode>(m_bootstrap));
-        QVERIFY(!m_nodes.back()->address().isEmpty());
-    }
+    m_testnet = std::make_unique<TestNet::Testnet>(4);
+    m_bootstrap = m_testnet->bootstrap();
+    QVERIFY2(!m_bootstrap.isEmpty(), "the DHT testnet did not start");
 }
 
 void TestDhtClient::cleanupTestCase()
 {
-    m_nodes.clear();
+    m_testnet.reset();
 }
 
 void TestDhtClient::putThenGetAcrossClients()
@@ -249,6 +213,10 @@ void TestDhtClient::failuresArriveWithReasons()
     DHTClient client;
     configure(client, m_bootstrap);
     QSignalSpy errors {&client, &DHTClient::errorOccurred};
+    QSignalSpy failed {&client, &DHTClient::failed};
+    QSignalSpy announceErrors {&client, &DHTClient::announceBlobError};
+    QSignalSpy putErrors {&client, &DHTClient::putManifestError};
+    QSignalSpy getErrors {&client, &DHTClient::getManifestError};
 
     QSignalSpy announceFailed {&client, &DHTClient::announceBlobFailed};
     client.announceBlob(QStringLiteral("not-a-blob-id"), 4321);
@@ -275,6 +243,69 @@ void TestDhtClient::failuresArriveWithReasons()
     QVERIFY2(getReasons.join(u'|').contains(QStringLiteral("public key must be")), qPrintable(getReasons.join(u'|')));
     QVERIFY2(getReasons.join(u'|').contains(QStringLiteral("no record found")), qPrintable(getReasons.join(u'|')));
     QCOMPARE(errors.count(), 5);
+
+    // The same failures with their kinds, each right after its kind-less signal.
+    QCOMPARE(announceErrors.count(), 2);
+    for (const QList<QVariant> &args : announceErrors)
+        QCOMPARE(args.at(1).value<ErrorKind>(), ErrorKind::InvalidArgument);
+    QCOMPARE(putErrors.count(), 1);
+    QCOMPARE(putErrors.at(0).at(0).toByteArray(), QByteArray(32, '\0'));
+    QCOMPARE(putErrors.at(0).at(1).value<ErrorKind>(), ErrorKind::InvalidArgument);
+    QCOMPARE(putErrors.at(0).at(2).toString(), putFailed.at(0).at(1).toString());
+    QCOMPARE(getErrors.count(), 2);
+    for (const QList<QVariant> &args : getErrors)
+    {
+        const ErrorKind expected = (args.at(0).toByteArray() == unknownKey) ? ErrorKind::NotFound : ErrorKind::InvalidArgument;
+        QCOMPARE(args.at(1).value<ErrorKind>(), expected);
+    }
+    QCOMPARE(failed.count(), 5);
+    for (int i = 0; i < failed.count(); ++i)
+        QCOMPARE(failed.at(i).at(1).toString(), errors.at(i).at(0).toString());
+
+    // A salt longer than BEP 44 allows.
+    client.getManifest(unknownKey, QByteArray(65, 's'));
+    QTRY_COMPARE_WITH_TIMEOUT(getErrors.count(), 3, timeoutMs);
+    QCOMPARE(getErrors.at(2).at(1).value<ErrorKind>(), ErrorKind::InvalidArgument);
+    QVERIFY2(getErrors.at(2).at(2).toString().contains(QStringLiteral("salt")), qPrintable(getErrors.at(2).at(2).toString()));
+}
+
+void TestDhtClient::saltedRecordOfThePublisherCli()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString identity = dir.filePath(QStringLiteral("identity.json"));
+    TestNet::CliProcess keygen {{QStringLiteral("keygen"), QStringLiteral("--out"), identity}};
+    const QByteArray publicKey = QByteArray::fromHex(keygen.waitForLine({}).toLatin1());
+    QCOMPARE(publicKey.size(), 32);
+    QFile file {dir.filePath(QStringLiteral("notes.txt"))};
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write("a sub-channel's file\n");
+    file.close();
+
+    QStringList args {QStringLiteral("publish"), QStringLiteral("--identity"), identity};
+    args << QStringLiteral("--blobs") << dir.filePath(QStringLiteral("blobs"));
+    args << QStringLiteral("--listen") << QStringLiteral("127.0.0.1:0");
+    args << QStringLiteral("--bootstrap") << m_bootstrap << QStringLiteral("--salt") << QStringLiteral("sub") << file.fileName();
+    TestNet::CliProcess publisher {args};
+    QVERIFY2(!publisher.waitForLine(QByteArrayLiteral("published seq ")).isEmpty(), "the publisher did not publish");
+
+    DHTClient reader;
+    configure(reader, m_bootstrap);
+    QVector<Manifest> found;
+    connect(&reader, &DHTClient::manifestFound, this, [&found](const Manifest &m) { found.append(m); });
+    QSignalSpy getErrors {&reader, &DHTClient::getManifestError};
+    reader.getManifest(publicKey, QByteArrayLiteral("sub"));
+    QTRY_VERIFY_WITH_TIMEOUT((found.size() + getErrors.count()) > 0, timeoutMs);
+    QVERIFY2(getErrors.isEmpty(), qPrintable(getErrors.isEmpty() ? QString() : getErrors.at(0).at(2).toString()));
+    QCOMPARE(found.at(0).publicKey, QString::fromLatin1(publicKey.toHex()));
+    QCOMPARE(found.at(0).files.size(), 1);
+    QCOMPARE(found.at(0).files.at(0).name, QStringLiteral("notes.txt"));
+
+    // Without the salt it is another record, which nobody published.
+    reader.getManifest(publicKey);
+    QTRY_COMPARE_WITH_TIMEOUT(getErrors.count(), 1, timeoutMs);
+    QCOMPARE(getErrors.at(0).at(1).value<ErrorKind>(), ErrorKind::NotFound);
+    QCOMPARE(found.size(), 1);
 }
 
 void TestDhtClient::badConfigurationFailsStart()
@@ -283,11 +314,16 @@ void TestDhtClient::badConfigurationFailsStart()
     client.setBootstrapNodes({});
     client.setBindAddress(QStringLiteral("not an address"));
     QSignalSpy errors {&client, &DHTClient::errorOccurred};
+    QSignalSpy failed {&client, &DHTClient::failed};
     QSignalSpy findFailed {&client, &DHTClient::findBlobPeersFailed};
+    QSignalSpy findErrors {&client, &DHTClient::findBlobPeersError};
     client.findBlobPeers(QString(64, u'a'));
     QTRY_COMPARE_WITH_TIMEOUT(findFailed.count(), 1, timeoutMs);
     QVERIFY(!client.isStarted());
     QVERIFY2(errors.at(0).at(0).toString().contains(QStringLiteral("IPv4")), qPrintable(errors.at(0).at(0).toString()));
+    QCOMPARE(failed.at(0).at(0).value<ErrorKind>(), ErrorKind::InvalidArgument);
+    QCOMPARE(findErrors.count(), 1);
+    QCOMPARE(findErrors.at(0).at(1).value<ErrorKind>(), ErrorKind::InvalidArgument);
 }
 
 QTEST_GUILESS_MAIN(TestDhtClient)
