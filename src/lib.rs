@@ -6,8 +6,8 @@
 //! Layers, bottom up: [`identity`] and [`id`] (keys and content ids), [`manifest`] (signed
 //! channel descriptions), [`blob`] (encrypted fixed-size chunks and their store), [`transport`]
 //! (the encrypted v5 channel, sans-IO with a tokio adapter), [`peer`] (blob server and fetcher),
-//! [`dht`] (BEP 44 records and BEP 5 discovery on `mainline`), and [`node`] (publishing and
-//! downloading channels end to end).
+//! [`dht`] (BEP 44 records and BEP 5 discovery on `mainline`), [`download`] (files fetched
+//! from many peers and written atomically), and [`node`] (publishing channels, the demo).
 //!
 //! Cargo features, both on by default: `cli`, the `megatorrent` command line and its
 //! dependencies (clap, indicatif, tracing-subscriber, anyhow); `ffi`, the C++ bridge the Qt shim
@@ -37,6 +37,7 @@ macro_rules! setters {
 
 pub mod blob;
 pub mod dht;
+pub mod download;
 #[cfg(feature = "ffi")]
 pub mod ffi;
 pub mod id;

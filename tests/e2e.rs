@@ -18,8 +18,8 @@ use megatorrent::manifest::{
 };
 use megatorrent::node::demo::{run_demo, DemoOptions};
 use megatorrent::node::{
-    ingest_files, publish_files, DownloadEvent, DownloadOptions, DownloadReport, Downloader,
-    EventFn, NodeError, PublishOptions, Published, SeedingOptions,
+    ingest_files, publish_files, DownloadError, DownloadEvent, DownloadOptions, DownloadReport,
+    Downloader, EventFn, NodeError, PublishOptions, Published, SeedingOptions,
 };
 use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, ServerConfig, ServerHandle};
 use megatorrent::transport::{accept, AcceptOptions, Message};
@@ -146,12 +146,10 @@ fn copy_store(from: &BlobStore, to: &Path) -> BlobStore {
 
 /// Quick options for tests that pass their peers directly.
 fn direct(peers: Vec<SocketAddr>) -> DownloadOptions {
-    DownloadOptions {
-        peers,
-        reply_timeout: Duration::from_secs(10),
-        round_delay: Duration::from_millis(50),
-        ..DownloadOptions::default()
-    }
+    DownloadOptions::default()
+        .peers(peers)
+        .reply_timeout(Duration::from_secs(10))
+        .round_delay(Duration::from_millis(50))
 }
 
 /// Download `manifest` from `peers` only into `dir/sub` (blobs) and `dir/out` (files), within
@@ -341,13 +339,13 @@ async fn private_channel_end_to_end() {
         // Without the key: a clear, typed refusal, and nothing fetched or written.
         assert!(matches!(
             downloader.download(&manifest, None, &out).await,
-            Err(NodeError::ReadKeyRequired)
+            Err(DownloadError::ReadKeyRequired)
         ));
         assert!(matches!(
             downloader
                 .download(&manifest, Some(&ReadKey::from_bytes([1; 32])), &out)
                 .await,
-            Err(NodeError::WrongReadKey)
+            Err(DownloadError::WrongReadKey)
         ));
         assert!(sub.list().unwrap().is_empty());
         assert!(!out.exists());
@@ -392,7 +390,8 @@ async fn resume_fetches_only_what_is_missing() {
             .download(&manifest, None, &ch.dir.path().join("out2"))
             .await
             .unwrap();
-        assert_eq!(second.blobs_present, 3);
+        // The damaged blob counts as fetched, not as present.
+        assert_eq!(second.blobs_present, 2);
         assert_eq!(second.blobs_fetched, 3);
         assert_eq!(sha(&second.files[0]), sha(&ch.file));
 
@@ -460,20 +459,18 @@ async fn sequences_increase_and_republish_keeps_the_record() {
 async fn typed_failures() {
     let dir = tempfile::tempdir().unwrap();
     let (_store, entry, manifest, _) = channel(dir.path(), MIB + 1);
+    let out = dir.path().join("out");
     // No peer at all: the download gives up with the number of missing blobs.
     let sub = BlobStore::open(dir.path().join("sub")).unwrap();
-    let opts = DownloadOptions {
-        rounds: 2,
-        ..direct(vec![])
-    };
+    let opts = direct(vec![]).rounds(2);
     match timeout(
         LIMIT,
-        Downloader::new(sub.clone(), None, opts).download(&manifest, None, dir.path()),
+        Downloader::new(sub.clone(), None, opts).download(&manifest, None, &out),
     )
     .await
     .unwrap()
     {
-        Err(NodeError::Unavailable {
+        Err(DownloadError::Unavailable {
             missing,
             first,
             peers_tried,
@@ -488,18 +485,11 @@ async fn typed_failures() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    match Downloader::new(
-        sub,
-        None,
-        DownloadOptions {
-            rounds: 1,
-            ..direct(vec![closed])
-        },
-    )
-    .download(&manifest, None, dir.path())
-    .await
+    match Downloader::new(sub, None, direct(vec![closed]).rounds(1))
+        .download(&manifest, None, &out)
+        .await
     {
-        Err(NodeError::Unavailable { peers_tried: 1, .. }) => {}
+        Err(DownloadError::Unavailable { peers_tried: 1, .. }) => {}
         other => panic!("expected Unavailable, got {other:?}"),
     }
 

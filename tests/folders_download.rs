@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use megatorrent::blob::{ingest_reader, BlobError, BlobStore};
+use megatorrent::download::{DownloadError, DownloadOptions, Downloader};
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{create_manifest, Collection, FileEntry, ManifestContent};
-use megatorrent::node::{DownloadOptions, Downloader, NodeError};
 use megatorrent::peer::{BlobServer, ServerConfig, ServerHandle};
 use tokio::time::timeout;
 
@@ -27,12 +27,10 @@ async fn serve(store: BlobStore) -> ServerHandle {
 }
 
 fn direct(peers: Vec<SocketAddr>) -> DownloadOptions {
-    DownloadOptions {
-        peers,
-        reply_timeout: Duration::from_secs(10),
-        round_delay: Duration::from_millis(50),
-        ..DownloadOptions::default()
-    }
+    DownloadOptions::default()
+        .peers(peers)
+        .reply_timeout(Duration::from_secs(10))
+        .round_delay(Duration::from_millis(50))
 }
 
 /// Ingest `data` as `name` under the folders `path`.
@@ -136,7 +134,7 @@ async fn a_link_planted_in_the_output_folder_is_not_followed() {
     assert!(
         matches!(
             &err,
-            NodeError::Blob(BlobError::NotAFolder { path, found: "a symbolic link" })
+            DownloadError::Blob(BlobError::NotAFolder { path, found: "a symbolic link" })
                 if path == &out.join("docs")
         ),
         "{err:?}"

@@ -77,6 +77,13 @@ pub enum BlobError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A different file is already where a file was to be written, and replacing it was not
+    /// asked for: it is left as it was.
+    #[error("{path} already exists with different content (not replaced)")]
+    DestinationExists {
+        /// The file that is in the way.
+        path: PathBuf,
+    },
     /// Error reading the content being ingested from a caller's reader.
     #[error("reading {name:?}: {source}")]
     Read {

@@ -4,10 +4,12 @@
 //! - [`ingest_file`] / [`ingest_reader`]: a file -> blobs in a [`BlobStore`] + its
 //!   [`FileEntry`](crate::manifest::FileEntry), streamed.
 //! - [`reassemble`]: a `FileEntry` + the store -> the file, verified, written atomically.
+//! - [`OutFile`]: how every user file is written (temporary file, sync, rename, sync folder).
 
 mod dest;
 mod error;
 mod ingest;
+pub mod out_file;
 mod pipeline;
 mod reassemble;
 mod seal;
@@ -16,7 +18,8 @@ pub mod store;
 pub use dest::destination;
 pub use error::BlobError;
 pub use ingest::{check_file_name, ingest_file, ingest_reader};
+pub use out_file::{Committed, OutFile, Replace};
 pub use reassemble::{check_entry, reassemble};
-pub(crate) use seal::decrypt_hashed_in_place;
 pub use seal::{check_chunk, open_blob, open_in_place, seal_chunk, seal_in_place};
+pub(crate) use seal::{decrypt_hashed_in_place, reseal_matches};
 pub use store::{BlobStore, StoreError, MAX_ITEM_LEN};

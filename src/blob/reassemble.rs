@@ -1,10 +1,12 @@
 //! Reassembly: a [`FileEntry`] plus the blobs in a store become the original file.
 
 use crate::blob::pipeline::run_ordered;
-use crate::blob::{check_chunk, check_file_name, open_in_place, BlobError, BlobStore};
+use crate::blob::{
+    check_chunk, check_file_name, open_in_place, BlobError, BlobStore, OutFile, Replace,
+};
 use crate::manifest::{Chunk, FileEntry, BLOB_LEN};
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 /// Check an entry before any I/O: a plain file name, every chunk's fixed fields, and real
@@ -36,25 +38,8 @@ pub fn check_entry(entry: &FileEntry) -> Result<(), BlobError> {
 /// nothing appears under `out_path`. Memory stays bounded (a few chunks) whatever the size.
 pub fn reassemble(entry: &FileEntry, store: &BlobStore, out_path: &Path) -> Result<(), BlobError> {
     check_entry(entry)?;
-    let dir = match out_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let out_err = |source| BlobError::Io {
-        path: out_path.to_owned(),
-        source,
-    };
-    // Dropping the temporary file (on any early return) deletes it.
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".megatorrent-").suffix(".part");
-    // The result is an ordinary file: 0666 less the umask, like any created file, rather than
-    // the owner-only mode temporary files get by default.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(dir).map_err(|source| BlobError::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
+    // Dropping the unfinished file (on any early return) deletes it.
+    let mut out = OutFile::create(out_path)?;
 
     let mut chunks = entry.chunks.iter();
     let mut written = 0u64;
@@ -65,7 +50,7 @@ pub fn reassemble(entry: &FileEntry, store: &BlobStore, out_path: &Path) -> Resu
             open_in_place(buf, chunk)
         },
         |(), plain| {
-            tmp.as_file_mut().write_all(plain).map_err(out_err)?;
+            out.write_all(plain)?;
             written += plain.len() as u64;
             Ok(())
         },
@@ -79,9 +64,7 @@ pub fn reassemble(entry: &FileEntry, store: &BlobStore, out_path: &Path) -> Resu
             actual: written,
         });
     }
-    // Sync before the rename, so a crash cannot leave a short file under the final name.
-    tmp.as_file().sync_all().map_err(out_err)?;
-    tmp.persist(out_path).map_err(|e| out_err(e.error))?;
+    out.commit(entry.size, Replace::Always)?;
     Ok(())
 }
 

@@ -128,6 +128,26 @@ pub(crate) fn decrypt_hashed_in_place(buf: &mut Vec<u8>, chunk: &Chunk) -> Resul
     Ok(())
 }
 
+/// Whether `buf`, the plaintext of a *full* chunk ([`CHUNK_SIZE`] bytes), is that chunk's
+/// content: it is encrypted in place under the chunk's own key and nonce and the result's
+/// SHA-256 compared with the blob id. On `true`, `buf` is the chunk's blob. A short chunk's blob
+/// holds random padding that cannot be made again, so it always gives `false`.
+///
+/// Encrypting other content under a published key and nonce would be a nonce reuse if the
+/// result ever left this function; it does not: it is only hashed, and kept only when it is
+/// the very blob already published.
+pub(crate) fn reseal_matches(buf: &mut Vec<u8>, chunk: &Chunk) -> Result<bool, BlobError> {
+    check_chunk(chunk)?;
+    if chunk.real_size != CHUNK_SIZE as u64 || buf.len() != CHUNK_SIZE {
+        return Ok(false);
+    }
+    let tag = ChaCha20Poly1305::new((&chunk.key).into())
+        .encrypt_inout_detached(&Nonce::from(chunk.nonce), b"", (&mut buf[..]).into())
+        .map_err(|_| BlobError::Seal)?;
+    buf.extend_from_slice(&tag);
+    Ok(chunk.blob_id.matches(buf))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +168,21 @@ mod tests {
         assert_ne!(ca.key, cb.key);
         assert_ne!(ca.nonce, cb.nonce);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn reseal_recognizes_full_chunks_only() {
+        let plain = vec![7u8; CHUNK_SIZE];
+        let (blob, chunk) = seal_chunk(&plain).unwrap();
+        let mut buf = plain.clone();
+        assert!(reseal_matches(&mut buf, &chunk).unwrap());
+        assert_eq!(buf, blob);
+        let mut other = plain.clone();
+        other[5] ^= 1;
+        assert!(!reseal_matches(&mut other, &chunk).unwrap());
+        // A short chunk cannot be remade (random padding).
+        let (_, short) = seal_chunk(&plain[..10]).unwrap();
+        assert!(!reseal_matches(&mut plain[..10].to_vec(), &short).unwrap());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::blob::{BlobError, StoreError};
 use crate::dht::DhtError;
-use crate::id::BlobId;
+use crate::download::DownloadError;
 use crate::manifest::ManifestError;
 use crate::peer::PeerError;
 
@@ -10,12 +10,6 @@ use crate::peer::PeerError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NodeError {
-    /// The manifest is private and no read key was given.
-    #[error("the channel is private: its read key is needed to read the manifest")]
-    ReadKeyRequired,
-    /// The read key given does not open the private manifest.
-    #[error("the read key does not open this private manifest (wrong key)")]
-    WrongReadKey,
     /// The manifest (or its content) is invalid.
     #[error("invalid manifest: {0}")]
     Manifest(#[from] ManifestError),
@@ -25,16 +19,9 @@ pub enum NodeError {
         /// The name.
         name: String,
     },
-    /// Some blobs could not be fetched from any peer found.
-    #[error("{missing} blob(s) could not be fetched from any peer (first: {first}); {peers_tried} peer(s) tried")]
-    Unavailable {
-        /// How many blobs are still missing.
-        missing: usize,
-        /// One of them.
-        first: BlobId,
-        /// How many peers were tried.
-        peers_tried: usize,
-    },
+    /// The download failed.
+    #[error(transparent)]
+    Download(#[from] DownloadError),
     /// Nothing to publish.
     #[error("no file to publish")]
     NoFiles,

@@ -8,12 +8,13 @@
 //! files atomically.
 
 pub mod demo;
-mod downloader;
 mod error;
 mod publisher;
 
-pub use downloader::{
-    DownloadEvent, DownloadOptions, DownloadReport, Downloader, EventFn, Progress,
+// The downloader lives in `crate::download`; these names stay here for existing callers.
+pub use crate::download::{
+    DownloadError, DownloadEvent, DownloadOptions, DownloadReport, Downloader, EventFn, FileJob,
+    Progress,
 };
 pub use error::NodeError;
 pub use publisher::{
