@@ -6,6 +6,7 @@
 //! here, with cxx's own flags, and bundled into the static library: qBittorrent's strict warning
 //! flags never see generated code.
 
+#[cfg(feature = "ffi")]
 fn main() {
     cxx_build::bridge("src/ffi/bridge.rs")
         .std("c++17")
@@ -14,3 +15,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi/bridge.rs");
     println!("cargo:rerun-if-changed=cpp-shim/ffi_notifier.h");
 }
+
+/// Without the `ffi` feature there is no bridge: a pure Rust library, no C++ compiler needed.
+#[cfg(not(feature = "ffi"))]
+fn main() {}

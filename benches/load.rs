@@ -73,10 +73,7 @@ fn server_main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let store = BlobStore::open(std::env::var("LOAD_STORE").unwrap()).unwrap();
-        let config = ServerConfig {
-            max_connections: env_or("LOAD_MAX_CONN", 600),
-            ..ServerConfig::default()
-        };
+        let config = ServerConfig::default().max_connections(env_or("LOAD_MAX_CONN", 600));
         let server = BlobServer::bind("127.0.0.1:0", store, config)
             .await
             .unwrap();

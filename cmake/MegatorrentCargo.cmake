@@ -24,8 +24,12 @@ function(megatorrent_add_cargo_build)
     set(bridge_headers "${bridge_dir}/megatorrent/src/ffi/bridge.rs.h" "${bridge_dir}/rust/cxx.h")
     set(what --lib)
     if(MEGATORRENT_BUILD_TESTS)
-        # The C++ tests start `megatorrent serve` and `megatorrent dht node` processes.
+        # The C++ tests start `megatorrent serve` and `megatorrent dht node` processes: default
+        # features (`ffi` and `cli`), the very build `cargo test` made, reused as is.
         list(APPEND what --bin megatorrent)
+    else()
+        # The shim needs only the cxx bridge: the CLI's dependencies are left out.
+        list(APPEND what --no-default-features --features ffi)
     endif()
     separate_arguments(extra UNIX_COMMAND "${MEGATORRENT_CARGO_FLAGS}")
 

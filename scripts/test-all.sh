@@ -36,6 +36,11 @@ cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked
 
+echo "== the pure Rust library: no default features (no CLI, no C++ bridge)"
+cargo clippy --no-default-features --lib --locked -- -D warnings
+cargo build --no-default-features --locked
+cargo test --no-default-features --lib --locked
+
 echo "== C++: Qt shim, QtTest suites (ctest), consumer project"
 # The C++ builds pass the target/ directory `cargo test` just filled (CMake's default is inside
 # the build folder): the Rust library and CLI are compiled once for all of them.

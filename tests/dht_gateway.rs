@@ -110,13 +110,8 @@ async fn pointer_manifest_parts_fetched_over_transport() {
         let id = Identity::from_seed(&[64; 32]);
         let m = manifest(&id, 3, 5000);
         let publisher = client(&net.bootstrap);
-        let opts = PutOptions {
-            parts: Some(PartsTarget {
-                store: &store,
-                port: srv.local_addr().port(),
-            }),
-            ..PutOptions::default()
-        };
+        let opts =
+            PutOptions::default().parts(Some(PartsTarget::new(&store, srv.local_addr().port())));
         let report = publisher.put_manifest(&id, &m, &opts).await.unwrap();
         assert_eq!(report.parts.len(), 2);
         let reader =
@@ -170,19 +165,14 @@ async fn hello_gossip_wakes_private_subscription() {
         let _bridge = reader.follow_gossip(srv.subscribe_gossip());
         let mut sub = reader.subscribe(
             key,
-            SubscribeOptions {
-                interval: Duration::from_secs(3600),
-                read_key: Some(read_key.clone()),
-                ..SubscribeOptions::default()
-            },
+            SubscribeOptions::default()
+                .interval(Duration::from_secs(3600))
+                .read_key(Some(read_key.clone())),
         );
         // Without the read key the manifest is delivered, its content stays closed.
         let mut closed = reader.subscribe(
             key,
-            SubscribeOptions {
-                interval: Duration::from_secs(3600),
-                ..SubscribeOptions::default()
-            },
+            SubscribeOptions::default().interval(Duration::from_secs(3600)),
         );
         let update = closed.next().await.unwrap();
         assert_eq!(update.manifest.sequence(), 20);
@@ -195,13 +185,8 @@ async fn hello_gossip_wakes_private_subscription() {
         put(21).await;
         // A peer's HELLO gossips the new sequence: the subscription looks at once.
         let gossip: BTreeMap<[u8; 32], i64> = [(key, 21)].into_iter().collect();
-        let opts = FetcherOptions {
-            connect: megatorrent::transport::ConnectOptions {
-                gossip: Some(gossip),
-                ..Default::default()
-            },
-            ..FetcherOptions::default()
-        };
+        let opts = FetcherOptions::default()
+            .connect(megatorrent::transport::ConnectOptions::default().gossip(Some(gossip)));
         let conn = BlobFetcher::connect(srv.local_addr(), &opts).await.unwrap();
         let next = timeout(Duration::from_secs(10), sub.next())
             .await

@@ -1,8 +1,9 @@
 //! Interoperability with libtorrent's DHT (what qBittorrent runs), on loopback: our puts read by
 //! libtorrent, libtorrent's puts read and verified by us, announce/get_peers both ways.
 //!
-//! Drives tests/interop/lt_dht.py under Debian's /usr/bin/python3 (python3-libtorrent). Skipped,
-//! with a printed reason, only when that interpreter cannot `import libtorrent`.
+//! Drives tests/interop/lt_dht.py under Debian's /usr/bin/python3 (python3-libtorrent; another
+//! interpreter with `MEGATORRENT_LT_PYTHON`). Skipped, with a printed reason, only when that
+//! interpreter cannot `import libtorrent`, and then a failure under CI (`common::skip`).
 
 mod common;
 
@@ -32,11 +33,14 @@ struct LtNet {
 impl LtNet {
     /// Start the libtorrent network, or `None` (skip) when libtorrent cannot be imported.
     async fn start(n: usize) -> Option<LtNet> {
-        if !std::path::Path::new(PYTHON).exists() {
-            println!("SKIPPED: {PYTHON} not found; libtorrent interop not tested");
+        let python = std::env::var("MEGATORRENT_LT_PYTHON").unwrap_or_else(|_| PYTHON.into());
+        if !std::path::Path::new(&python).exists() {
+            common::skip(&format!(
+                "{python} not found; libtorrent interop not tested"
+            ));
             return None;
         }
-        let mut child = Command::new(PYTHON)
+        let mut child = Command::new(&python)
             .arg(SCRIPT)
             .arg(n.to_string())
             .stdin(Stdio::piped())
@@ -49,7 +53,9 @@ impl LtNet {
         let first: Value =
             serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
         if let Some(reason) = first.get("skip") {
-            println!("SKIPPED: libtorrent interop not tested: {reason}");
+            common::skip(&format!(
+                "libtorrent interop not tested ({python}): {reason}"
+            ));
             return None;
         }
         let nodes = first["nodes"]
@@ -105,10 +111,7 @@ async fn libtorrent_interop() {
         assert_eq!(r["seq"], 1_700_000_000_001u64);
         assert_eq!(r["value_hex"], hex::encode(m.as_bytes()));
         let sub = manifest(&alice, 7, 0);
-        let opts = PutOptions {
-            salt: b"videos",
-            ..PutOptions::default()
-        };
+        let opts = PutOptions::default().salt(b"videos");
         ours.put_manifest(&alice, &sub, &opts).await.unwrap();
         let r = lt
             .cmd(&format!(
@@ -142,7 +145,9 @@ async fn libtorrent_interop() {
                 ))
                 .await;
             assert_eq!(r["seq"], 1, "{r}");
-            assert!(r["num_success"].as_u64().unwrap() > 0, "{r}");
+            // At least one of the three libtorrent nodes, and no more than exist.
+            let stored = r["num_success"].as_u64().unwrap();
+            assert!((1..=3).contains(&stored), "{r}");
             let got = ours
                 .get_manifest(&bob.public_key_bytes(), salt)
                 .await

@@ -26,7 +26,8 @@ async fn inline_put_and_get() {
             .put_manifest(&id, &m, &PutOptions::default())
             .await
             .unwrap();
-        assert!(report.stored_at > 0);
+        // Stored by some of the 8 nodes (not by more than exist).
+        assert!((1..=8).contains(&report.stored_at), "{}", report.stored_at);
         assert!(report.parts.is_empty());
         let reader = client(&net.bootstrap);
         let got = reader
@@ -65,13 +66,7 @@ async fn pointer_put_and_get() {
             Err(DhtError::NeedsParts { len }) => assert_eq!(len, m.as_bytes().len()),
             other => panic!("expected NeedsParts, got {other:?}"),
         }
-        let opts = PutOptions {
-            parts: Some(PartsTarget {
-                store: &store,
-                port: 40123,
-            }),
-            ..PutOptions::default()
-        };
+        let opts = PutOptions::default().parts(Some(PartsTarget::new(&store, 40123)));
         let report = publisher.put_manifest(&id, &m, &opts).await.unwrap();
         assert_eq!(report.parts.len(), 2);
         for part in &report.parts {
@@ -117,13 +112,7 @@ async fn pointer_put_and_get() {
         let data = huge.as_bytes().len().div_ceil(1 << 20);
         assert!(data > 12);
         let big_store = BlobStore::open(dir.path().join("huge")).unwrap();
-        let opts = PutOptions {
-            parts: Some(PartsTarget {
-                store: &big_store,
-                port: 40123,
-            }),
-            ..PutOptions::default()
-        };
+        let opts = PutOptions::default().parts(Some(PartsTarget::new(&big_store, 40123)));
         let report = publisher.put_manifest(&id, &huge, &opts).await.unwrap();
         assert_eq!(report.parts.len(), 1 + data);
         let reader = client(&net.bootstrap).with_part_fetcher(Arc::new(StoreFetcher(big_store)));
@@ -151,10 +140,7 @@ async fn salted_sub_channels_are_separate() {
             .await
             .unwrap();
         for (salt, m) in [(&b"videos"[..], &videos), (&b"music"[..], &music)] {
-            let opts = PutOptions {
-                salt,
-                ..PutOptions::default()
-            };
+            let opts = PutOptions::default().salt(salt);
             publisher.put_manifest(&id, m, &opts).await.unwrap();
         }
         let reader = client(&net.bootstrap);
@@ -181,10 +167,7 @@ async fn cas_and_lower_sequence_refusals() {
             let publisher = publisher.clone();
             let id = id.clone();
             async move {
-                let opts = PutOptions {
-                    cas,
-                    ..PutOptions::default()
-                };
+                let opts = PutOptions::default().cas(cas);
                 publisher
                     .put_manifest(&id, &manifest(&id, seq, 1), &opts)
                     .await

@@ -32,10 +32,7 @@ async fn subscription_delivers_each_sequence_once() {
         let reader = client(&net.bootstrap);
         let mut sub = reader.subscribe(
             id.public_key_bytes(),
-            SubscribeOptions {
-                interval: Duration::from_millis(300),
-                ..SubscribeOptions::default()
-            },
+            SubscribeOptions::default().interval(Duration::from_millis(300)),
         );
         assert_eq!(sub.next().await.unwrap().manifest.sequence(), 1);
         // Several polls later, still nothing new: sequence 1 is not delivered again.
@@ -72,10 +69,7 @@ async fn gossip_hint_triggers_lookup_but_never_delivers_alone() {
         // Polls only once an hour: anything after the first delivery comes from a hint.
         let mut sub = reader.subscribe(
             key,
-            SubscribeOptions {
-                interval: Duration::from_secs(3600),
-                ..SubscribeOptions::default()
-            },
+            SubscribeOptions::default().interval(Duration::from_secs(3600)),
         );
         assert_eq!(sub.next().await.unwrap().manifest.sequence(), 10);
         // A claim of sequence 99 with nothing behind it delivers nothing.

@@ -13,7 +13,8 @@ use megatorrent::dht::{DhtClient, TransportFetcher};
 use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{
-    create_manifest, Collection, FileEntry, ManifestContent, ManifestError, ReadKey, SignedManifest,
+    create_manifest, Collection, FileEntry, ManifestContent, ManifestError, ReadKey,
+    SignedManifest, CHUNK_SIZE,
 };
 use megatorrent::node::demo::{run_demo, DemoOptions};
 use megatorrent::node::{
@@ -178,13 +179,13 @@ async fn download_from(
 async fn demo_flow_small() {
     let events = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = events.clone();
-    let opts = DemoOptions {
-        size: 8 * MIB as u64 + 12345,
-        nodes: 8,
-        peers: 2,
-        phases: Some(Arc::new(move |p| sink.lock().unwrap().push(p.to_string()))),
-        ..DemoOptions::default()
-    };
+    let opts = DemoOptions::default()
+        .size(8 * MIB as u64 + 12345)
+        .nodes(8)
+        .peers(2)
+        .phases(Some(Arc::new(move |p| {
+            sink.lock().unwrap().push(p.to_string())
+        })));
     let report = timeout(LIMIT, run_demo(opts)).await.unwrap().unwrap();
     assert!(report.identical());
     assert_eq!(report.download.blobs_total, 9);
@@ -198,7 +199,15 @@ async fn demo_flow_small() {
         *events.lock().unwrap(),
         ["generate", "dht", "ingest", "publish", "discover", "download", "verify"]
     );
-    assert!(report.throughput() > 0.0);
+    // The figure is the file's bytes over the download phase, and those bytes all moved.
+    assert_eq!(report.download.bytes_total, report.size);
+    let secs = report.phase("download").unwrap().as_secs_f64();
+    assert!(secs > 0.0);
+    assert!((report.throughput() * secs - report.size as f64).abs() < 1.0);
+    assert!(
+        report.download.blobs_fetched * CHUNK_SIZE >= report.size as usize,
+        "fetched blobs cannot hold the file"
+    );
 }
 
 /// A peer that serves `serve` blobs on its first connection, then closes it and stops
@@ -314,11 +323,9 @@ async fn corrupt_blob_detected_fetched_elsewhere_and_peer_dropped() {
 async fn private_channel_end_to_end() {
     let ch = DhtChannel::new("secret.bin", 3 * MIB + 7, 42);
     let key = ReadKey::generate();
-    let opts = PublishOptions {
-        read_key: Some(key.clone()),
-        salt: b"private".to_vec(),
-        ..PublishOptions::default()
-    };
+    let opts = PublishOptions::default()
+        .read_key(Some(key.clone()))
+        .salt(b"private".to_vec());
     timeout(LIMIT, async {
         let publisher = ch.dht();
         let published = ch.publish(&publisher, &opts).await;
@@ -407,14 +414,9 @@ async fn sequences_increase_and_republish_keeps_the_record() {
     let ch = DhtChannel::new("s.bin", 1000, 44);
     timeout(LIMIT, async {
         let node = ch.dht();
-        let opts = PublishOptions {
-            republish_interval: Duration::from_millis(300),
-            seeding: SeedingOptions {
-                reannounce_interval: Duration::from_millis(300),
-                ..SeedingOptions::default()
-            },
-            ..PublishOptions::default()
-        };
+        let opts = PublishOptions::default()
+            .republish_interval(Duration::from_millis(300))
+            .seeding(SeedingOptions::default().reannounce_interval(Duration::from_millis(300)));
         let first = ch.publish(&node, &opts).await;
         // A one-chunk manifest fits inline.
         assert!(first.put_report().parts.is_empty());

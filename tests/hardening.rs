@@ -85,11 +85,7 @@ async fn server(config: ServerConfig) -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_limit_are_closed_in_order() {
-    let mut s = server(ServerConfig {
-        max_connections: 2,
-        ..ServerConfig::default()
-    })
-    .await;
+    let mut s = server(ServerConfig::default().max_connections(2)).await;
     let held: Vec<_> = vec![raw_session(s.addr).await, raw_session(s.addr).await];
     // Both held sessions count before the third arrives.
     timeout(LIMIT, async {
@@ -127,11 +123,7 @@ async fn connections_over_the_limit_are_closed_in_order() {
 /// Ask for `requests` blobs (1 MiB each) and read none of the replies; returns why the server
 /// closed the connection. A good client is served meanwhile and afterwards.
 async fn never_read(requests: usize) -> CloseReason {
-    let mut s = server(ServerConfig {
-        idle_timeout: Duration::from_millis(1500),
-        ..ServerConfig::default()
-    })
-    .await;
+    let mut s = server(ServerConfig::default().idle_timeout(Duration::from_millis(1500))).await;
     let (mut tcp, mut t) = raw_session(s.addr).await;
     let local = tcp.local_addr().unwrap();
     let mut out = Vec::new();
@@ -166,11 +158,7 @@ async fn peer_server_non_reading_client_with_full_queue_gets_write_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_frame_is_cut_by_the_idle_timeout() {
     // A slow-loris client: bytes keep coming, but a whole frame never does in time.
-    let mut s = server(ServerConfig {
-        idle_timeout: Duration::from_millis(1000),
-        ..ServerConfig::default()
-    })
-    .await;
+    let mut s = server(ServerConfig::default().idle_timeout(Duration::from_millis(1000))).await;
     let (mut tcp, mut t) = raw_session(s.addr).await;
     let local = tcp.local_addr().unwrap();
     let mut frame = Vec::new();
@@ -281,16 +269,12 @@ async fn fetcher_refuses_wrong_content_and_replies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_binding_over_the_network() {
     let server_id = Arc::new(Identity::from_seed(&[21; 32]));
-    let bound = server(ServerConfig {
-        identity: Some(server_id.clone()),
-        ..ServerConfig::default()
-    })
-    .await;
+    let bound = server(ServerConfig::default().identity(Some(server_id.clone()))).await;
     let anonymous = server(ServerConfig::default()).await;
-    let expect = |key: [u8; 32]| ConnectOptions {
-        handshake_timeout: Duration::from_secs(2),
-        expect_identity: Some(key),
-        gossip: None,
+    let expect = |key: [u8; 32]| {
+        ConnectOptions::default()
+            .handshake_timeout(Duration::from_secs(2))
+            .expect_identity(Some(key))
     };
     timeout(LIMIT, async {
         // The right identity: connected.

@@ -9,6 +9,9 @@
 //! A missing python3/`cryptography` or node/npm package skips a test with "skipped: ..." on
 //! stderr, and fails it when the environment variable `CI` is set.
 
+mod common;
+
+use common::skip;
 use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{
@@ -43,15 +46,6 @@ fn pythons() -> Vec<&'static str> {
         skip("no python3 with the cryptography package");
     }
     found
-}
-
-/// Print why a test cannot run; under CI that is a failure.
-fn skip(why: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set and a dependency is missing: {why}"
-    );
-    eprintln!("skipped: {why}");
 }
 
 /// True when node can run tests/js/verify_manifest.mjs (node installed, `npm ci` done there).

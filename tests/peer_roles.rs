@@ -98,16 +98,10 @@ async fn binding_detects_a_relaying_mitm_and_verifies_directly() {
         let expected = identity.public_key_bytes();
         let handle = server(
             store,
-            ServerConfig {
-                identity: Some(Arc::new(identity)),
-                ..ServerConfig::default()
-            },
+            ServerConfig::default().identity(Some(Arc::new(identity))),
         )
         .await;
-        let binding = ConnectOptions {
-            expect_identity: Some(expected),
-            ..ConnectOptions::default()
-        };
+        let binding = ConnectOptions::default().expect_identity(Some(expected));
 
         // Directly: the proof verifies and the connection is usable.
         let stream = connect(handle.local_addr(), &binding).await.unwrap();
@@ -150,11 +144,9 @@ async fn binding_detects_a_relaying_mitm_and_verifies_directly() {
 async fn binding_against_a_server_without_identity() {
     timeout(LIMIT, async {
         let (_dir, handle) = empty_server(ServerConfig::default()).await;
-        let opts = ConnectOptions {
-            expect_identity: Some([7; 32]),
-            handshake_timeout: Duration::from_millis(500),
-            ..ConnectOptions::default()
-        };
+        let opts = ConnectOptions::default()
+            .expect_identity(Some([7; 32]))
+            .handshake_timeout(Duration::from_millis(500));
         // Like a reference server, it ignores "bind": the client gives up.
         let r = connect(handle.local_addr(), &opts).await;
         assert!(matches!(r, Err(TransportError::BindingMissing)), "{r:?}");
@@ -187,10 +179,7 @@ async fn pipelined_fetch_with_per_blob_outcomes() {
         let handle = server(store, ServerConfig::default()).await;
 
         let dest = BlobStore::open(dir.path().join("dest")).unwrap();
-        let opts = FetcherOptions {
-            pipeline_depth: 4,
-            ..FetcherOptions::default()
-        };
+        let opts = FetcherOptions::default().pipeline_depth(4);
         let mut f = BlobFetcher::connect(handle.local_addr(), &opts).await.unwrap();
         let results = f.fetch_into(&dest, &ids).await;
         assert_eq!(results.len(), ids.len());
@@ -221,10 +210,7 @@ async fn pipelined_fetch_with_per_blob_outcomes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announce_then_find_peers() {
     timeout(LIMIT, async {
-        let config = ServerConfig {
-            max_peers_per_reply: 2,
-            ..ServerConfig::default()
-        };
+        let config = ServerConfig::default().max_peers_per_reply(2);
         let (_dir, handle) = empty_server(config).await;
         let id = BlobId::of(b"shared");
         let mut a = fetcher(handle.local_addr()).await;
@@ -308,10 +294,7 @@ async fn gossip_in_hello_reaches_subscribers() {
         let mut hints = handle.subscribe_gossip();
         let mut gossip = BTreeMap::new();
         gossip.insert([5u8; 32], 17i64);
-        let opts = ConnectOptions {
-            gossip: Some(gossip),
-            ..ConnectOptions::default()
-        };
+        let opts = ConnectOptions::default().gossip(Some(gossip));
         let s = connect(handle.local_addr(), &opts).await.unwrap();
         let hint = hints.recv().await.unwrap();
         assert_eq!((hint.key, hint.seq), ([5; 32], 17));
@@ -344,10 +327,7 @@ async fn gossip_in_hello_reaches_subscribers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_limit_and_graceful_shutdown() {
     timeout(LIMIT, async {
-        let config = ServerConfig {
-            max_connections: 1,
-            ..ServerConfig::default()
-        };
+        let config = ServerConfig::default().max_connections(1);
         let (_dir, handle) = empty_server(config).await;
         let mut closed = handle.subscribe_closed();
         let first = connect(handle.local_addr(), &ConnectOptions::default())

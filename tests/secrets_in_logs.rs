@@ -148,10 +148,7 @@ fn library_flow_at_trace_level_logs_no_key() {
             let server = BlobServer::bind(
                 "127.0.0.1:0",
                 publisher_store.clone(),
-                ServerConfig {
-                    identity: Some(Arc::new(Identity::from_seed(&SEED))),
-                    ..ServerConfig::default()
-                },
+                ServerConfig::default().identity(Some(Arc::new(Identity::from_seed(&SEED)))),
             )
             .await
             .unwrap();
@@ -169,13 +166,9 @@ fn library_flow_at_trace_level_logs_no_key() {
             tracing::debug!(?found, ?opened, "found");
             let entry = opened.collections[0].items[0].clone();
             let ids: Vec<BlobId> = entry.chunks.iter().map(|c| c.blob_id).collect();
-            let opts = FetcherOptions {
-                connect: ConnectOptions {
-                    expect_identity: Some(identity.public_key_bytes()),
-                    ..ConnectOptions::default()
-                },
-                ..FetcherOptions::default()
-            };
+            let opts = FetcherOptions::default().connect(
+                ConnectOptions::default().expect_identity(Some(identity.public_key_bytes())),
+            );
             let mut fetcher = BlobFetcher::connect(handle.local_addr(), &opts)
                 .await
                 .unwrap();

@@ -44,13 +44,11 @@ use common::low_order::LOW_ORDER_POINTS;
 use common::server::{raw_session, TestServer as Fixture};
 
 async fn fixture() -> Fixture {
-    let config = ServerConfig {
-        // Short enough for quick tests, long enough for a loaded 2-core machine.
-        handshake_timeout: Duration::from_secs(2),
-        idle_timeout: Duration::from_secs(3),
-        drain_timeout: Duration::from_millis(500),
-        ..ServerConfig::default()
-    };
+    // Short enough for quick tests, long enough for a loaded 2-core machine.
+    let config = ServerConfig::default()
+        .handshake_timeout(Duration::from_secs(2))
+        .idle_timeout(Duration::from_secs(3))
+        .drain_timeout(Duration::from_millis(500));
     Fixture::start(config).await
 }
 

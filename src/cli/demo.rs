@@ -49,12 +49,12 @@ const PHASES: [(&str, &str); 7] = [
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let view = ProgressView::new(false);
     let fancy = std::io::stdout().is_terminal();
-    let opts = DemoOptions {
-        size: args.size,
-        nodes: usize::from(args.nodes),
-        peers: usize::from(args.peers),
-        events: Some(view.event_fn()),
-        phases: Some(Arc::new(move |name| {
+    let opts = DemoOptions::default()
+        .size(args.size)
+        .nodes(usize::from(args.nodes))
+        .peers(usize::from(args.peers))
+        .events(Some(view.event_fn()))
+        .phases(Some(Arc::new(move |name| {
             let (i, text) = PHASES
                 .iter()
                 .enumerate()
@@ -67,9 +67,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 writeln!(out, "[{i}/{}] {text}", PHASES.len())
             };
             let _ = out.flush();
-        })),
-        ..DemoOptions::default()
-    };
+        })));
     println!(
         "megatorrent demo: {} on 127.0.0.1, {} DHT nodes, {} seeding peers",
         human_bytes(args.size),

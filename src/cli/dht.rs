@@ -161,13 +161,11 @@ async fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     for b in &args.bootstrap {
         parse_v4(b)?;
     }
-    let cfg = DhtConfig {
-        bootstrap: args.bootstrap.clone(),
-        bind_address: *listen.ip(),
-        port: listen.port(),
-        server_mode: true,
-        ..DhtConfig::default()
-    };
+    let cfg = DhtConfig::default()
+        .bootstrap(args.bootstrap.clone())
+        .bind_address(*listen.ip())
+        .port(listen.port())
+        .server_mode(true);
     let dht = DhtClient::start(&cfg)?;
     // Watched before the first line: a script may answer it with a signal.
     let mut stop = StopSignals::new()?;
@@ -221,14 +219,12 @@ async fn put(args: PutArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let salt = args.salt.unwrap_or_default();
-    let opts = PutOptions {
-        salt: salt.as_bytes(),
-        cas: None,
-        parts: store
+    let opts = PutOptions::default().salt(salt.as_bytes()).parts(
+        store
             .as_ref()
             .zip(args.port)
-            .map(|(store, port)| PartsTarget { store, port }),
-    };
+            .map(|(store, port)| PartsTarget::new(store, port)),
+    );
     let dht = client(&args.bootstrap)?;
     let report = match dht.put_manifest(&identity, &manifest, &opts).await {
         Err(e @ DhtError::NeedsParts { .. }) => {

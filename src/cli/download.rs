@@ -105,16 +105,14 @@ pub fn all_loopback(bootstrap: &[String]) -> anyhow::Result<bool> {
 /// The configuration of a client-mode node on `bootstrap`: never the default port (0 = any),
 /// and bound to loopback when `loopback` (every bootstrap node is on loopback).
 pub fn client_config(bootstrap: &[String], loopback: bool) -> DhtConfig {
-    DhtConfig {
-        bootstrap: bootstrap.to_vec(),
-        bind_address: if loopback {
+    DhtConfig::default()
+        .bootstrap(bootstrap.to_vec())
+        .bind_address(if loopback {
             Ipv4Addr::LOCALHOST
         } else {
             Ipv4Addr::UNSPECIFIED
-        },
-        port: 0,
-        ..DhtConfig::default()
-    }
+        })
+        .port(0)
 }
 
 /// The multi-threaded runtime the long-running commands use.

@@ -77,10 +77,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     runtime()?.block_on(async {
-        let config = ServerConfig {
-            identity,
-            ..ServerConfig::default()
-        };
+        let config = ServerConfig::default().identity(identity);
         let server = BlobServer::bind(args.listen.as_str(), store.clone(), config).await?;
         let handle = server.spawn()?;
         // Watched before the first line: a script may answer it with a signal.

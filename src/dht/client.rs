@@ -163,6 +163,7 @@ fn bootstrap_list(nodes: &[String]) -> String {
 
 /// Configuration of a [`DhtClient`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DhtConfig {
     /// Bootstrap nodes (`HOST:PORT`). Defaults to [`DEFAULT_BOOTSTRAP`]; empty means none.
     pub bootstrap: Vec<String>,
@@ -203,6 +204,15 @@ impl DhtConfig {
     }
 }
 
+setters!(DhtConfig {
+    bootstrap: Vec<String>,
+    bind_address: Ipv4Addr,
+    port: u16,
+    server_mode: bool,
+    request_timeout: Duration,
+    state_dir: Option<PathBuf>,
+});
+
 /// Why a part fetch failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -237,6 +247,7 @@ impl PartFetcher for StoreFetcher {
 
 /// Where the parts of a manifest too large for one record go.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct PartsTarget<'a> {
     /// The store that the blob server serves.
     pub store: &'a BlobStore,
@@ -244,8 +255,16 @@ pub struct PartsTarget<'a> {
     pub port: u16,
 }
 
+impl<'a> PartsTarget<'a> {
+    /// Parts go into `store`, served at TCP `port`.
+    pub fn new(store: &'a BlobStore, port: u16) -> Self {
+        Self { store, port }
+    }
+}
+
 /// Options of [`DhtClient::put_manifest`].
 #[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
 pub struct PutOptions<'a> {
     /// Sub-channel name; empty for none.
     pub salt: &'a [u8],
@@ -254,6 +273,12 @@ pub struct PutOptions<'a> {
     /// Needed when the manifest does not fit inline.
     pub parts: Option<PartsTarget<'a>>,
 }
+
+setters!(PutOptions<'a> {
+    salt: &'a [u8],
+    cas: Option<u64>,
+    parts: Option<PartsTarget<'a>>,
+});
 
 /// How a manifest was published.
 #[derive(Clone, PartialEq, Eq)]

@@ -22,6 +22,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Options of [`DhtClient::subscribe`].
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct SubscribeOptions {
     /// Sub-channel name; empty for none.
     pub salt: Vec<u8>,
@@ -30,6 +31,12 @@ pub struct SubscribeOptions {
     /// Read key of a private channel: updates then carry the decrypted content.
     pub read_key: Option<ReadKey>,
 }
+
+setters!(SubscribeOptions {
+    salt: Vec<u8>,
+    interval: Duration,
+    read_key: Option<ReadKey>,
+});
 
 impl std::fmt::Debug for SubscribeOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -26,6 +26,7 @@ pub type PhaseFn = Arc<dyn Fn(&'static str) + Send + Sync>;
 
 /// Settings of [`run_demo`].
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct DemoOptions {
     /// Size of the generated file in bytes.
     pub size: u64,
@@ -57,6 +58,16 @@ impl Default for DemoOptions {
         }
     }
 }
+
+setters!(DemoOptions {
+    size: u64,
+    nodes: usize,
+    peers: usize,
+    work_dir: Option<PathBuf>,
+    download: DownloadOptions,
+    events: Option<EventFn>,
+    phases: Option<PhaseFn>,
+});
 
 impl std::fmt::Debug for DemoOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -27,6 +27,7 @@ const SEQ_STATE: &str = ".published-sequences.json";
 
 /// Settings of a [`Seeding`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SeedingOptions {
     /// The blob server's limits.
     pub server: ServerConfig,
@@ -45,6 +46,12 @@ impl Default for SeedingOptions {
         }
     }
 }
+
+setters!(SeedingOptions {
+    server: ServerConfig,
+    reannounce_interval: Duration,
+    announce_concurrency: usize,
+});
 
 /// Serving a set of blobs: a running blob server plus their announces in the DHT, repeated
 /// periodically. Stop it with [`Seeding::shutdown`].
@@ -216,6 +223,7 @@ async fn announce_all(
 
 /// Settings of [`publish_files`] / [`publish_entries`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PublishOptions {
     /// Title of the manifest's one collection.
     pub title: String,
@@ -240,6 +248,14 @@ impl Default for PublishOptions {
         }
     }
 }
+
+setters!(PublishOptions {
+    title: String,
+    salt: Vec<u8>,
+    read_key: Option<ReadKey>,
+    republish_interval: Duration,
+    seeding: SeedingOptions,
+});
 
 /// A published channel version: the manifest, its record, and the seeding that serves it.
 /// Stop it with [`Published::shutdown`].

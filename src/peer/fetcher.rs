@@ -20,6 +20,7 @@ use crate::transport::{
 
 /// Settings of a [`BlobFetcher`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FetcherOptions {
     /// Handshake time-out, expected server identity, gossip.
     pub connect: ConnectOptions,
@@ -38,6 +39,12 @@ impl Default for FetcherOptions {
         }
     }
 }
+
+setters!(FetcherOptions {
+    connect: ConnectOptions,
+    pipeline_depth: usize,
+    reply_timeout: Duration,
+});
 
 /// A client connection to one blob server.
 #[derive(Debug)]

@@ -124,6 +124,7 @@ pub struct ConnectionClosed {
 
 /// Limits and settings of a [`BlobServer`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Connections served at once; more are closed right after accept.
     pub max_connections: usize,
@@ -168,6 +169,19 @@ impl Default for ServerConfig {
         }
     }
 }
+
+setters!(ServerConfig {
+    max_connections: usize,
+    queue_depth: usize,
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+    drain_timeout: Duration,
+    max_announced: usize,
+    max_announced_per_blob: usize,
+    announce_ttl: Duration,
+    max_peers_per_reply: usize,
+    identity: Option<Arc<Identity>>,
+});
 
 struct Shared {
     store: BlobStore,

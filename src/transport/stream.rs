@@ -100,6 +100,7 @@ fn set_recv_low_water(_sock: &OwnedReadHalf, _bytes: usize) -> std::io::Result<(
 
 /// Options for [`connect`].
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ConnectOptions {
     /// Time allowed for TCP connect, key exchange and (with binding) the server's proof.
     pub handshake_timeout: Duration,
@@ -135,8 +136,15 @@ impl Default for ConnectOptions {
     }
 }
 
+setters!(ConnectOptions {
+    handshake_timeout: Duration,
+    expect_identity: Option<[u8; 32]>,
+    gossip: Option<BTreeMap<[u8; 32], i64>>,
+});
+
 /// Options for [`accept`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AcceptOptions {
     /// Time allowed for the key exchange.
     pub handshake_timeout: Duration,
@@ -149,6 +157,10 @@ impl Default for AcceptOptions {
         }
     }
 }
+
+setters!(AcceptOptions {
+    handshake_timeout: Duration,
+});
 
 /// The receiving half of a secure connection.
 pub struct SecureReader {
