@@ -109,7 +109,8 @@ done
 
 cmake_args=(-S "$src_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release
     -DQT6=ON -DGUI=OFF -DSTACKTRACE=OFF -DTESTING=OFF)
-cmake_args+=(-DMEGATORRENT="$megatorrent" -DMEGATORRENT_SOURCE_DIR="$repo")
+# cargo builds the crate (release) into the build folder.
+cmake_args+=(-DMEGATORRENT="$megatorrent" -DMEGATORRENT_SOURCE_DIR="$repo" -DMEGATORRENT_CARGO_TARGET_DIR="$repo/build/qbittorrent/cargo")
 cmake "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir" -j "${QBT_JOBS:-$(nproc)}"
 echo "qbittorrent.sh: built $build_dir/qbittorrent-nox"
