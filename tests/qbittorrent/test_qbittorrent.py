@@ -462,7 +462,7 @@ def test_browser(args, work, net):
         r = row()
         check(r.find_element(By.CSS_SELECTOR, ".channelLabel").text == "browser channel", "label cell")
         check(r.find_element(By.CSS_SELECTOR, ".channelPeers").text.isdigit(), "peers cell")
-        check("100" in r.find_element(By.CSS_SELECTOR, ".channelProgress").text, "progress bar at 100%")
+        check("100.0%" in r.find_element(By.CSS_SELECTOR, ".channelProgress").text, "progress bar at 100%")
         sub = nox.subscription(key)
         check_files_identical(sub["savePath"], folder)
         r.find_element(By.CSS_SELECTOR, ".channelFilesButton").click()
