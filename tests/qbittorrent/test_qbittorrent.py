@@ -39,7 +39,11 @@ START_TIMEOUT = 60
 
 
 class TestFailure(Exception):
-    pass
+    """A check that failed; wait_for() retries until its time is up."""
+
+
+class Fatal(Exception):
+    """A failure that no waiting can repair (a subscription in state failed): wait_for() stops."""
 
 
 def check(condition, message):
@@ -62,7 +66,9 @@ def wait_for(what, predicate, timeout=SYNC_TIMEOUT, interval=0.5):
             value = predicate()
             if value:
                 return value
-        except (TestFailure, OSError, ValueError, KeyError) as e:
+        except Fatal:
+            raise
+        except Exception as e:  # a failed check, HTTP error, stale page element: try again
             last_error = e
         time.sleep(interval)
     raise TestFailure(f"timed out after {timeout} s waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
@@ -267,7 +273,8 @@ WebUI\\UseUPnP=false
     def wait_synced(self, public_key, sequence):
         def synced():
             sub = self.subscription(public_key)
-            check(sub is None or sub["state"] != "failed", f"subscription failed: {sub}")
+            if sub is not None and sub["state"] == "failed":
+                raise Fatal(f"subscription failed: {sub}")
             return sub if sub and sub["state"] == "synced" and sub["lastSequence"] == sequence else None
         return wait_for(f"channel {public_key[:16]} synced at sequence {sequence}", synced)
 
@@ -445,7 +452,7 @@ def test_browser(args, work, net):
             return None
         cell = r.find_element(By.CSS_SELECTOR, ".channelState")
         if cell.get_attribute("data-state") == "failed":
-            raise TestFailure(f"the row shows failed: {cell.get_attribute('title')}")
+            raise Fatal(f"the row shows failed: {cell.get_attribute('title')}")
         return (cell.get_attribute("data-state") == state and r.find_element(By.CSS_SELECTOR, ".channelSequence").text == str(sequence))
 
     try:
