@@ -501,12 +501,12 @@ def test_browser(args, work, net):
 
 def test_sigterm(args, work, net):
     ident, key = net.keygen("sigterm-channel")
-    folder = make_folder(work / "sigterm-folder", 1, big=48 << 20)
+    folder = make_folder(work / "sigterm-folder", 1, big=16 << 20)
     publisher, _ = net.publish("sigterm-publisher", ident, folder)
     nox = Nox(args.nox, work, "nox-sigterm", net)
     try:
         # A slow download, so that it is still running when the signal comes
-        nox.post("app/setPreferences", {"json": json.dumps({"megatorrent_dl_limit": 256 << 10})})
+        nox.post("app/setPreferences", {"json": json.dumps({"megatorrent_dl_limit": 128 << 10})})
         nox.post("megatorrent/subscribe", {"channel": key})
         wait_for("the download started", lambda: (nox.subscription(key) or {}).get("bytesDone", 0) > 0, timeout=SYNC_TIMEOUT)
         sub = nox.subscription(key)
