@@ -18,8 +18,16 @@ if ((${#need_apt[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-# The independent verifiers in tests/py use `cryptography`; tests skip them only when python3 is absent.
+# The independent verifiers in tests/py use `cryptography`, the one in tests/js Node and the npm
+# package fast-json-stable-stringify (locked in tests/js/package-lock.json). Without them those
+# tests print "skipped: ..."; with CI set they fail.
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq nodejs npm >/dev/null
+fi
+(cd tests/js && npm ci --no-audit --no-fund --silent)
 
 echo "== rustfmt / clippy"
 cargo fmt --all -- --check

@@ -55,6 +55,39 @@ fn content() -> impl Strategy<Value = ManifestContent> {
         })
 }
 
+/// Keys of every object, in the order of the text, are sorted (by UTF-16 code units, as
+/// JavaScript's default sort orders them).
+fn sorted_at_every_level(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Object(map) => {
+            let keys: Vec<Vec<u16>> = map.keys().map(|k| k.encode_utf16().collect()).collect();
+            keys.windows(2).all(|w| w[0] < w[1]) && map.values().all(sorted_at_every_level)
+        }
+        serde_json::Value::Array(items) => items.iter().all(sorted_at_every_level),
+        _ => true,
+    }
+}
+
+/// The created text is sorted at every level, and its signature is over exactly that text
+/// without the `signature` member (PROTOCOL.md 2.3).
+fn check_canonical(text: &str) -> Result<(), TestCaseError> {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap();
+    prop_assert!(sorted_at_every_level(&value), "not sorted: {}", text);
+    let signature = value["signature"].as_str().unwrap();
+    let signed = text.replacen(&format!(r#","signature":"{signature}""#), "", 1);
+    prop_assert_eq!(signed.len() + 143, text.len());
+    let key = ed25519_dalek::VerifyingKey::from_bytes(
+        &hex::decode(value["publicKey"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    )
+    .unwrap();
+    let signature = ed25519_dalek::Signature::from_slice(&hex::decode(signature).unwrap()).unwrap();
+    prop_assert!(key.verify_strict(signed.as_bytes(), &signature).is_ok());
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn created_manifests_verify_and_read_back(
@@ -69,6 +102,7 @@ proptest! {
         prop_assert_eq!(verified.public_key(), identity.public_key_bytes());
         prop_assert_eq!(verified.sequence(), sequence);
         prop_assert_eq!(verified.content(), Some(&content));
+        check_canonical(created.as_str())?;
         // Entries survive their own JSON form too.
         for item in content.collections.iter().flat_map(|c| &c.items) {
             prop_assert_eq!(&FileEntry::from_json(&item.to_json()).unwrap(), item);
@@ -87,6 +121,7 @@ proptest! {
         let created = create_private_manifest(&identity, sequence, &content, &key).unwrap();
         let verified = SignedManifest::verify(created.as_bytes()).unwrap();
         prop_assert!(verified.is_private());
+        check_canonical(created.as_str())?;
         prop_assert_eq!(verified.decrypt(&key).unwrap(), content);
         let plain: serde_json::Value =
             serde_json::from_str(&verified.decrypted_json(&key).unwrap()).unwrap();

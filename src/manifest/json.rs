@@ -7,7 +7,8 @@
 //! - a writer that produces exactly what JavaScript's `JSON.stringify(value)` produces for the
 //!   parsed value: compact, strings escaped per the ECMAScript rules, numbers in JavaScript's
 //!   `Number::toString` form. The writer emits either the received key order or keys sorted at
-//!   every level (the Qt `QJsonDocument` form).
+//!   every level (the form of `fast-json-stable-stringify` and Qt's `QJsonDocument`);
+//! - [`ObjectWriter`], with which creators write sorted objects member by member.
 //!
 //! serde_json's own compact writer escapes strings the same way, but writes floats differently
 //! (`1.0` where JavaScript writes `1`, `1e21` where it writes `1e+21`), and an unknown extra key
@@ -153,7 +154,7 @@ fn write_inner(out: &mut String, value: &Value, order: KeyOrder, skip: Option<&s
                 .filter(|(k, _)| Some(k.as_str()) != skip)
                 .collect();
             if order == KeyOrder::Sorted {
-                entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                entries.sort_by(|a, b| key_cmp(a.0, b.0));
             }
             out.push('{');
             for (i, (k, v)) in entries.into_iter().enumerate() {
@@ -166,6 +167,64 @@ fn write_inner(out: &mut String, value: &Value, order: KeyOrder, skip: Option<&s
             }
             out.push('}');
         }
+    }
+}
+
+/// `a` sorts before `b` in [`KeyOrder::Sorted`] order (UTF-16 code units, as JavaScript's default
+/// sort, which `fast-json-stable-stringify` uses).
+pub(crate) fn key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+/// Writes one JSON object member by member, for creators that build manifest text without a
+/// [`Value`]. Keys must come in [`KeyOrder::Sorted`] order, the canonical form every creator emits
+/// (PROTOCOL.md 2.3); debug builds check it, so a member added out of order fails every test.
+pub(crate) struct ObjectWriter<'a> {
+    out: &'a mut String,
+    last: Option<&'a str>,
+}
+
+impl<'a> ObjectWriter<'a> {
+    /// Start an object (`{`) at the end of `out`.
+    pub(crate) fn new(out: &'a mut String) -> Self {
+        out.push('{');
+        ObjectWriter { out, last: None }
+    }
+
+    /// Write `"key":` and return the buffer for the member's value.
+    pub(crate) fn key(&mut self, key: &'a str) -> &mut String {
+        if let Some(last) = self.last {
+            debug_assert!(
+                key_cmp(last, key).is_lt(),
+                "key {key:?} written after {last:?}: not sorted"
+            );
+            self.out.push(',');
+        }
+        self.last = Some(key);
+        write_str(self.out, key);
+        self.out.push(':');
+        self.out
+    }
+
+    /// Write a string member.
+    pub(crate) fn str(&mut self, key: &'a str, value: &str) {
+        write_str(self.key(key), value);
+    }
+
+    /// Write an integer member.
+    pub(crate) fn uint(&mut self, key: &'a str, value: u64) {
+        use std::fmt::Write as _;
+        let _ = write!(self.key(key), "{value}");
+    }
+
+    /// Bytes in the buffer so far (where the next member's separator goes).
+    pub(crate) fn written(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Close the object (`}`).
+    pub(crate) fn finish(self) {
+        self.out.push('}');
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::error::ManifestError;
 use super::fields::{join, parse_json, Fields};
-use super::json::{write_str, MAX_SAFE_INTEGER};
+use super::json::{ObjectWriter, MAX_SAFE_INTEGER};
 use crate::id::BlobId;
 use serde_json::Value;
 use std::fmt;
@@ -90,17 +90,25 @@ impl ManifestContent {
         Ok(())
     }
 
-    /// Append `"collections":[..],"timestamp":T` (reference order, JavaScript escaping).
-    pub(crate) fn write_members(&self, out: &mut String) {
-        out.push_str("\"collections\":[");
+    /// Write the value of `"collections"`: the collections as a JSON array of sorted objects.
+    pub(crate) fn write_collections(&self, out: &mut String) {
+        out.push('[');
         for (i, collection) in self.collections.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             collection.write_json(out);
         }
-        out.push_str("],\"timestamp\":");
-        out.push_str(&self.timestamp.to_string());
+        out.push(']');
+    }
+
+    /// Write `{"collections":[..],"timestamp":T}`, keys sorted at every level: the plaintext
+    /// of a private manifest (PROTOCOL.md 2.2).
+    pub(crate) fn write_object(&self, out: &mut String) {
+        let mut object = ObjectWriter::new(out);
+        self.write_collections(object.key("collections"));
+        object.uint("timestamp", self.timestamp);
+        object.finish();
     }
 
     /// Read `collections` and `timestamp` from a manifest (or decrypted) object and validate.
@@ -121,16 +129,18 @@ impl ManifestContent {
 
 impl Collection {
     fn write_json(&self, out: &mut String) {
-        out.push_str("{\"title\":");
-        write_str(out, &self.title);
-        out.push_str(",\"items\":[");
+        let mut object = ObjectWriter::new(out);
+        let items = object.key("items");
+        items.push('[');
         for (i, item) in self.items.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                items.push(',');
             }
-            item.write_json(out);
+            item.write_json(items);
         }
-        out.push_str("]}");
+        items.push(']');
+        object.str("title", &self.title);
+        object.finish();
     }
 
     fn from_value(value: &Value, path: &str) -> Result<Self, ManifestError> {
@@ -147,8 +157,9 @@ impl Collection {
 }
 
 impl FileEntry {
-    /// The entry as compact JSON in the reference key order (`name`, `size`, `chunks`), strings
-    /// escaped as JavaScript's `JSON.stringify` escapes them. This is what `ingest` prints.
+    /// The entry as compact JSON with keys sorted at every level (`chunks`, `name`, `size`), as in
+    /// the manifests we create, strings escaped as JavaScript's `JSON.stringify` escapes them.
+    /// This is what `ingest` prints.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(64 + 260 * self.chunks.len());
         self.write_json(&mut out);
@@ -208,18 +219,19 @@ impl FileEntry {
     }
 
     pub(crate) fn write_json(&self, out: &mut String) {
-        out.push_str("{\"name\":");
-        write_str(out, &self.name);
-        out.push_str(",\"size\":");
-        out.push_str(&self.size.to_string());
-        out.push_str(",\"chunks\":[");
+        let mut object = ObjectWriter::new(out);
+        let chunks = object.key("chunks");
+        chunks.push('[');
         for (i, chunk) in self.chunks.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                chunks.push(',');
             }
-            chunk.write_json(out);
+            chunk.write_json(chunks);
         }
-        out.push_str("]}");
+        chunks.push(']');
+        object.str("name", &self.name);
+        object.uint("size", self.size);
+        object.finish();
     }
 
     fn from_value(value: &Value, path: &str) -> Result<Self, ManifestError> {
@@ -240,20 +252,14 @@ impl FileEntry {
 
 impl Chunk {
     fn write_json(&self, out: &mut String) {
-        out.push_str("{\"blobId\":\"");
-        out.push_str(&self.blob_id.to_hex());
-        out.push_str("\",\"offset\":");
-        out.push_str(&self.offset.to_string());
-        out.push_str(",\"length\":");
-        out.push_str(&self.length.to_string());
-        out.push_str(",\"key\":\"");
-        let key_hex = Zeroizing::new(hex::encode(self.key));
-        out.push_str(&key_hex);
-        out.push_str("\",\"nonce\":\"");
-        out.push_str(&hex::encode(self.nonce));
-        out.push_str("\",\"realSize\":");
-        out.push_str(&self.real_size.to_string());
-        out.push('}');
+        let mut object = ObjectWriter::new(out);
+        object.str("blobId", &self.blob_id.to_hex());
+        object.str("key", &Zeroizing::new(hex::encode(self.key)));
+        object.uint("length", self.length);
+        object.str("nonce", &hex::encode(self.nonce));
+        object.uint("offset", self.offset);
+        object.uint("realSize", self.real_size);
+        object.finish();
     }
 
     fn from_value(value: &Value, path: &str) -> Result<Self, ManifestError> {

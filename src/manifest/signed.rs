@@ -3,7 +3,7 @@
 
 use super::error::ManifestError;
 use super::fields::{parse_json, Fields};
-use super::json::{write_str, write_value, KeyOrder, MAX_SAFE_INTEGER};
+use super::json::{key_cmp, write_str, write_value, KeyOrder, ObjectWriter, MAX_SAFE_INTEGER};
 use super::model::ManifestContent;
 use crate::identity::{verify_signature, Identity};
 use crypto_secretbox::aead::{Aead, KeyInit};
@@ -327,27 +327,48 @@ fn check_sequence(sequence: u64) -> Result<(), ManifestError> {
     Ok(())
 }
 
-/// Sign `{"publicKey":..,"sequence":..,<members>}` and return the text with its signature.
+/// A top-level manifest member other than `publicKey`, `sequence` and `signature`: its key and
+/// what writes its value.
+type Member<'a> = (&'static str, &'a dyn Fn(&mut String));
+
+/// The one place that builds signed manifest text (PROTOCOL.md 2.3): `members` plus `publicKey`
+/// and `sequence`, keys sorted at every level (nested objects are written sorted by their own
+/// writers), is signed exactly as written; the result is that text with `signature` inserted at
+/// its sorted place. Both reference verifiers accept it: the newest sorts the keys, the older
+/// re-serializes in the received order, and both give back the signed text.
 /// Fails when the result would exceed [`MAX_MANIFEST_LEN`], which no verifier would accept.
 fn sign_members(
     identity: &Identity,
     sequence: u64,
-    members: &str,
+    members: &[Member<'_>],
 ) -> Result<String, ManifestError> {
-    let mut text = String::with_capacity(members.len() + 260);
-    text.push_str("{\"publicKey\":\"");
-    text.push_str(&identity.public_key_hex());
-    text.push_str("\",\"sequence\":");
-    text.push_str(&sequence.to_string());
-    text.push(',');
-    text.push_str(members);
-    text.push('}');
+    let public_key = identity.public_key_hex();
+    let write_public_key = |out: &mut String| write_str(out, &public_key);
+    let write_sequence = |out: &mut String| out.push_str(&sequence.to_string());
+    let mut all: Vec<Member<'_>> = members.to_vec();
+    all.push(("publicKey", &write_public_key));
+    all.push(("sequence", &write_sequence));
+    all.sort_by(|a, b| key_cmp(a.0, b.0));
+
+    let mut text = String::new();
+    // Where `,"signature":".."` goes: before the first key that sorts after it, or before `}`.
+    let mut signature_at = None;
+    let mut object = ObjectWriter::new(&mut text);
+    for (key, write) in all {
+        debug_assert_ne!(key, "signature");
+        if signature_at.is_none() && key_cmp(key, "signature").is_gt() {
+            signature_at = Some(object.written());
+        }
+        write(object.key(key));
+    }
+    object.finish();
+    let signature_at = signature_at.unwrap_or(text.len() - 1);
     let signature = identity.sign(text.as_bytes());
-    // Appending the last key keeps the signed text a prefix of the result, as in the reference.
-    text.pop();
-    text.push_str(",\"signature\":\"");
-    text.push_str(&hex::encode(signature));
-    text.push_str("\"}");
+    let mut member = String::with_capacity(143);
+    member.push_str(",\"signature\":\"");
+    member.push_str(&hex::encode(signature));
+    member.push('"');
+    text.insert_str(signature_at, &member);
     if text.len() > MAX_MANIFEST_LEN {
         return Err(ManifestError::TooLarge {
             len: text.len(),
@@ -357,7 +378,7 @@ fn sign_members(
     Ok(text)
 }
 
-/// Create and sign a plain manifest in the reference key order (PROTOCOL.md 2.1).
+/// Create and sign a plain manifest, keys sorted at every level (PROTOCOL.md 2.1, 2.3).
 pub fn create_manifest(
     identity: &Identity,
     sequence: u64,
@@ -365,10 +386,14 @@ pub fn create_manifest(
 ) -> Result<SignedManifest, ManifestError> {
     check_sequence(sequence)?;
     content.validate()?;
-    let mut members = String::new();
-    content.write_members(&mut members);
+    let collections = |out: &mut String| content.write_collections(out);
+    let timestamp = |out: &mut String| out.push_str(&content.timestamp.to_string());
     Ok(SignedManifest {
-        text: sign_members(identity, sequence, &members)?,
+        text: sign_members(
+            identity,
+            sequence,
+            &[("collections", &collections), ("timestamp", &timestamp)],
+        )?,
         public_key: identity.public_key_bytes(),
         sequence,
         body: Body::Plain(content.clone()),
@@ -385,9 +410,8 @@ pub fn create_private_manifest(
 ) -> Result<SignedManifest, ManifestError> {
     check_sequence(sequence)?;
     content.validate()?;
-    let mut plaintext = Zeroizing::new(String::from("{"));
-    content.write_members(&mut plaintext);
-    plaintext.push('}');
+    let mut plaintext = Zeroizing::new(String::new());
+    content.write_object(&mut plaintext);
     // 24 random bytes: a repeated nonce under one key is negligibly likely (2^-96 per pair).
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -399,13 +423,20 @@ pub fn create_private_manifest(
             len: plaintext.len(),
             max: MAX_MANIFEST_LEN,
         })?;
-    let members = format!(
-        "\"encrypted\":true,\"nonce\":\"{}\",\"ciphertext\":\"{}\"",
-        hex::encode(nonce),
-        hex::encode(&ciphertext)
-    );
+    let write_ciphertext = |out: &mut String| write_str(out, &hex::encode(&ciphertext));
+    let write_encrypted = |out: &mut String| out.push_str("true");
+    let write_nonce = |out: &mut String| write_str(out, &hex::encode(nonce));
+    let text = sign_members(
+        identity,
+        sequence,
+        &[
+            ("ciphertext", &write_ciphertext),
+            ("encrypted", &write_encrypted),
+            ("nonce", &write_nonce),
+        ],
+    )?;
     Ok(SignedManifest {
-        text: sign_members(identity, sequence, &members)?,
+        text,
         public_key: identity.public_key_bytes(),
         sequence,
         body: Body::Private { nonce, ciphertext },

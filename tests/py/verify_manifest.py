@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Independent manifest verifier (PROTOCOL.md 2.3), sharing no code with the Rust crate.
 
-Usage: verify_manifest.py FILE [--reference-order] [--strings]
+Usage: verify_manifest.py FILE [--sorted] [--reference-order] [--canonical] [--strings]
 
-Re-serializes the manifest without its "signature" key, keys in received order, as
+Re-serializes the manifest without its "signature" key as
 json.dumps(obj, separators=(",", ":"), ensure_ascii=False) does (which escapes strings as
-JavaScript's JSON.stringify does), and checks the Ed25519 signature by "publicKey" over it.
+JavaScript's JSON.stringify does), keys in received order (what the older reference checks) or,
+with --sorted, with sort_keys=True (what the newest reference checks), and checks the Ed25519
+signature by "publicKey" over it.
 --reference-order also requires the key order of PROTOCOL.md 2.1 at every level.
+--canonical also requires the text itself to be that form with keys sorted at every level
+(signature included), as our creators emit it.
 --strings prints, after "valid", the collection titles and file names as one ASCII JSON array.
 Prints "valid" and exits 0, or prints the reason and exits 1.
 Works with python3-cryptography 38 (Debian 12) and newer.
@@ -49,13 +53,21 @@ def check_order(obj):
 
 def main(argv):
     path = argv[1]
+    sort_keys = "--sorted" in argv
     with open(path, "rb") as f:
-        obj = json.loads(f.read().decode("utf-8"), object_pairs_hook=no_duplicates)
+        text = f.read().decode("utf-8")
+    obj = json.loads(text, object_pairs_hook=no_duplicates)
     if "--reference-order" in argv:
         check_order(obj)
+    if "--canonical" in argv:
+        canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if text.strip() != canonical:
+            raise ValueError("text is not sorted compact JSON")
     signature = bytes.fromhex(obj.pop("signature"))
     public_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(obj["publicKey"]))
-    message = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    message = json.dumps(
+        obj, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
     public_key.verify(signature, message)
     print("valid")
     if "--strings" in argv:
