@@ -3,7 +3,6 @@
 # series from qbittorrent/ applied and -DMEGATORRENT=ON, into build/qbittorrent/.
 # Idempotent: re-running it reuses the downloaded source, skips applied patches and rebuilds
 # incrementally. Needs root for apt (deb-src, build dependencies) unless they are already present.
-#
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -107,9 +106,10 @@ for ((i = keep; i < ${#new[@]}; i++)); do
     echo "${new[i]}" >>"$state/series"
 done
 
+# qbittorrent-nox (GUI=OFF) on Qt 6; upstream's crash-trace handler and unit tests are left out.
 cmake_args=(-S "$src_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release
     -DQT6=ON -DGUI=OFF -DSTACKTRACE=OFF -DTESTING=OFF)
-# cargo builds the crate (release) into the build folder.
+# cargo builds the crate (release) into build/qbittorrent/cargo.
 cmake_args+=(-DMEGATORRENT="$megatorrent" -DMEGATORRENT_SOURCE_DIR="$repo" -DMEGATORRENT_CARGO_TARGET_DIR="$repo/build/qbittorrent/cargo")
 cmake "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir" -j "${QBT_JOBS:-$(nproc)}"
