@@ -22,6 +22,7 @@ fn content() -> ManifestContent {
             title: "bench".into(),
             items: vec![FileEntry {
                 name: "a.bin".into(),
+                path: Vec::new(),
                 size: CHUNK_SIZE as u64,
                 chunks: vec![Chunk {
                     blob_id: megatorrent::id::BlobId::of(b"bench"),

@@ -14,6 +14,7 @@ fn content(chunks: usize, files: usize) -> ManifestContent {
     let items = (0..files)
         .map(|f| FileEntry {
             name: format!("file {f} \u{e9}.bin"),
+            path: Vec::new(),
             size: (per_file * CHUNK_SIZE) as u64,
             chunks: (0..per_file)
                 .map(|c| Chunk {

@@ -97,6 +97,7 @@ fn load_entry(path: &Path) -> anyhow::Result<FileEntry> {
     }
     Ok(FileEntry {
         name: name.to_owned(),
+        path: Vec::new(),
         size: size.parse()?,
         chunks,
     })

@@ -20,6 +20,7 @@ fn entry_from_json(v: &Value) -> FileEntry {
     };
     FileEntry {
         name: s(v, "name"),
+        path: Vec::new(),
         size: u(v, "size"),
         chunks: v["chunks"]
             .as_array()

@@ -13,7 +13,7 @@ use megatorrent::dht::{DhtClient, TransportFetcher};
 use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{
-    create_manifest, Collection, FileEntry, ManifestContent, ReadKey, SignedManifest,
+    create_manifest, Collection, FileEntry, ManifestContent, ManifestError, ReadKey, SignedManifest,
 };
 use megatorrent::node::demo::{run_demo, DemoOptions};
 use megatorrent::node::{
@@ -518,11 +518,10 @@ async fn typed_failures() {
         ],
         timestamp: 1,
     };
-    let twice = create_manifest(&id, 1, &content).unwrap();
-    let sub = BlobStore::open(dir.path().join("sub2")).unwrap();
+    // Such a manifest is invalid (PROTOCOL.md 2.1, folders): it cannot even be made.
     assert!(matches!(
-        Downloader::new(sub, None, direct(vec![])).download(&twice, None, dir.path()).await,
-        Err(NodeError::DuplicateName { name }) if name == entry.name
+        create_manifest(&id, 1, &content),
+        Err(ManifestError::PathCollision { path, .. }) if path == entry.name
     ));
 
     // Publishing: nothing, or two files with one name.

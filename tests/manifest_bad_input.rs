@@ -554,6 +554,7 @@ fn read_keys() {
 fn entry(name: &str, size: u64, sizes: &[u64]) -> FileEntry {
     FileEntry {
         name: name.into(),
+        path: Vec::new(),
         size,
         chunks: sizes
             .iter()

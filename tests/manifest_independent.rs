@@ -134,6 +134,15 @@ macro_rules! args {
 fn entry(name: &str, seed: u8) -> FileEntry {
     FileEntry {
         name: name.into(),
+        // Every other entry sits in folders (extension) with hostile names of their own.
+        path: if seed % 2 == 1 {
+            vec![
+                format!("folder \"{seed}\" \u{2028} 日本 🎉"),
+                "sub \u{1} \t dir".into(),
+            ]
+        } else {
+            Vec::new()
+        },
         size: 1_048_577,
         chunks: vec![
             Chunk {

@@ -35,6 +35,7 @@ fn chunk() -> impl Strategy<Value = Chunk> {
 fn entry() -> impl Strategy<Value = FileEntry> {
     (file_name(), prop::collection::vec(chunk(), 0..4)).prop_map(|(name, chunks)| FileEntry {
         name,
+        path: Vec::new(),
         size: chunks.iter().map(|c| c.real_size).sum(),
         chunks,
     })
@@ -134,7 +135,7 @@ proptest! {
         bad in prop::sample::select(vec!["/", "\\", "\u{0}"]),
         suffix in "[a-z]{0,3}",
     ) {
-        let entry = FileEntry { name: format!("{prefix}{bad}{suffix}"), size: 0, chunks: vec![] };
+        let entry = FileEntry { name: format!("{prefix}{bad}{suffix}"), path: vec![], size: 0, chunks: vec![] };
         let is_unsafe = matches!(
             entry.validate(),
             Err(ManifestError::UnsafeFileName { .. })

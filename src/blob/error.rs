@@ -60,6 +60,15 @@ pub enum BlobError {
         /// Which rule it breaks.
         reason: &'static str,
     },
+    /// A folder a downloaded file goes into exists as something else (a file, or a symbolic
+    /// link, which is never followed).
+    #[error("{path} is {found}, not a folder; refusing to write through it")]
+    NotAFolder {
+        /// The path that should be a folder.
+        path: PathBuf,
+        /// What is there instead.
+        found: &'static str,
+    },
     /// File-system error on an input or output file.
     #[error("{path}: {source}")]
     Io {

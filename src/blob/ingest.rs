@@ -103,6 +103,7 @@ fn ingest<R: Read>(
     }
     Ok(FileEntry {
         name: name.to_owned(),
+        path: Vec::new(),
         size,
         chunks,
     })

@@ -5,6 +5,7 @@
 //!   [`FileEntry`](crate::manifest::FileEntry), streamed.
 //! - [`reassemble`]: a `FileEntry` + the store -> the file, verified, written atomically.
 
+mod dest;
 mod error;
 mod ingest;
 mod pipeline;
@@ -12,6 +13,7 @@ mod reassemble;
 mod seal;
 pub mod store;
 
+pub use dest::destination;
 pub use error::BlobError;
 pub use ingest::{check_file_name, ingest_file, ingest_reader};
 pub use reassemble::{check_entry, reassemble};

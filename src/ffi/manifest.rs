@@ -88,6 +88,7 @@ fn file_from_data(file: &FileData, at: &str) -> Result<FileEntry, FfiError> {
         .collect::<Result<_, _>>()?;
     Ok(FileEntry {
         name: file.name.clone(),
+        path: Vec::new(),
         size: file.size,
         chunks,
     })

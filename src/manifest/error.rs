@@ -72,6 +72,58 @@ pub enum ManifestError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A folder name of a file's `path` (extension, PROTOCOL.md 2.1) is empty, `.`, `..`, or
+    /// holds `/`, `\` or NUL: each component is a single folder name, never a path.
+    #[error("unsafe folder name {component:?} at `{field}`: {reason}")]
+    UnsafePathComponent {
+        /// Path of the component, such as `collections[0].items[1].path[2]`.
+        field: String,
+        /// The component.
+        component: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `path` holds more folders than [`MAX_PATH_COMPONENTS`](super::MAX_PATH_COMPONENTS).
+    #[error("field `{field}` holds {count} folders, at most {max} are allowed")]
+    PathTooDeep {
+        /// Path of the `path` field.
+        field: String,
+        /// Folders listed.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The folders and name of a file, joined with `/`, are longer than
+    /// [`MAX_PATH_LEN`](super::MAX_PATH_LEN) bytes.
+    #[error("file at `{field}`: its path is {len} bytes long, at most {max} are allowed")]
+    PathTooLong {
+        /// Path of the file entry.
+        field: String,
+        /// Bytes of `dir/sub/name`.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Two different files would be written to the same path.
+    #[error("files at `{first}` and `{second}` both go to {path:?}")]
+    PathCollision {
+        /// The relative path both files have (`dir/sub/name`).
+        path: String,
+        /// Path of the first entry.
+        first: String,
+        /// Path of the second entry.
+        second: String,
+    },
+    /// A file has the path another file needs as a folder (`a` as a file, and `a/b`).
+    #[error("file at `{file}` is {path:?}, which the file at `{inside}` needs as a folder")]
+    FileFolderConflict {
+        /// The path that is both a file and a folder.
+        path: String,
+        /// Path of the entry that is a file there.
+        file: String,
+        /// Path of an entry that lives inside that folder.
+        inside: String,
+    },
     /// A file's chunk `realSize` values do not add up to its `size`.
     #[error("file {name:?} at `{field}`: chunk sizes add up to {sum}, but size is {size}")]
     SizeMismatch {

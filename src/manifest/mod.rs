@@ -24,6 +24,7 @@ mod signed;
 pub use error::ManifestError;
 pub use model::{
     unsafe_file_name_reason, Chunk, Collection, FileEntry, ManifestContent, BLOB_LEN, CHUNK_SIZE,
+    MAX_PATH_COMPONENTS, MAX_PATH_LEN,
 };
 pub use signed::{
     create_manifest, create_private_manifest, ReadKey, SignedManifest, MAX_MANIFEST_LEN,

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::blob::{check_entry, decrypt_hashed_in_place, BlobError, BlobStore, StoreError};
+use crate::blob::{
+    check_entry, decrypt_hashed_in_place, destination, BlobError, BlobStore, StoreError,
+};
 use crate::dht::DhtClient;
 use crate::id::BlobId;
 use crate::manifest::BLOB_LEN;
@@ -413,8 +415,9 @@ impl Downloader {
         self
     }
 
-    /// Download every file of `manifest` into `out_dir` (created if needed), each under its
-    /// validated name, written atomically once every blob of it is verified. A private
+    /// Download every file of `manifest` into `out_dir` (created if needed), each at its
+    /// validated path (its `path` folders, created below `out_dir` without following links,
+    /// then its name), written atomically once every blob of it is verified. A private
     /// manifest needs its `read_key`. Blobs already in the store are not fetched again.
     pub async fn download(
         &self,
@@ -904,8 +907,8 @@ impl FileWriter {
             let chunk = &self.files[place.file].chunks[place.chunk];
             decrypt_hashed_in_place(&mut plain, chunk)?;
             let file = self.handle(place.file)?;
-            let name = &self.files[place.file].name;
-            write_at(&file, &plain, place.offset).map_err(Self::io(&self.dir.join(name)))?;
+            let rel = self.files[place.file].relative_path();
+            write_at(&file, &plain, place.offset).map_err(Self::io(&self.dir.join(rel)))?;
             let last = {
                 let mut slots = self.lock();
                 let slot = &mut slots[place.file];
@@ -929,11 +932,14 @@ impl FileWriter {
         let mut slots = self.lock();
         let slot = &mut slots[file];
         if slot.tmp.is_none() {
+            // Next to its destination, so the final rename never crosses file systems.
+            let dest = destination(&self.dir, &self.files[file])?;
+            let parent = dest.parent().unwrap_or(&self.dir);
             let tmp = tempfile::Builder::new()
                 .prefix(".megatorrent-")
                 .suffix(".part")
-                .tempfile_in(&self.dir)
-                .map_err(Self::io(&self.dir))?;
+                .tempfile_in(parent)
+                .map_err(Self::io(parent))?;
             slot.tmp = Some(tmp);
         }
         match &slot.tmp {
@@ -948,7 +954,8 @@ impl FileWriter {
             return Ok(None);
         };
         let entry = &self.files[file];
-        let path = self.dir.join(&entry.name);
+        // Checked again just before the rename: folders are never followed through a link.
+        let path = destination(&self.dir, entry)?;
         let len = tmp.as_file().metadata().map_err(Self::io(&path))?.len();
         if len != entry.size {
             return Err(BlobError::SizeMismatch {
@@ -1022,22 +1029,21 @@ fn manifest_content(
     })
 }
 
-/// Every file of every collection once, checked. The same entry listed twice is written
-/// once; two different files with one name are refused.
+/// Every file of every collection once, checked (the manifest's content was validated, so
+/// paths are safe and never collide). The same entry listed twice is written once; two
+/// different files on one path are refused.
 fn distinct_files(content: &ManifestContent) -> Result<Vec<FileEntry>, NodeError> {
-    let mut by_name: HashMap<&str, &FileEntry> = HashMap::new();
+    content.validate()?;
+    let mut by_path: HashMap<String, &FileEntry> = HashMap::new();
     let mut files = Vec::new();
     for entry in content.collections.iter().flat_map(|c| c.items.iter()) {
         check_entry(entry)?;
-        match by_name.get(entry.name.as_str()) {
+        let path = entry.path_string();
+        match by_path.get(&path) {
             Some(seen) if *seen == entry => {}
-            Some(_) => {
-                return Err(NodeError::DuplicateName {
-                    name: entry.name.clone(),
-                })
-            }
+            Some(_) => return Err(NodeError::DuplicateName { name: path }),
             None => {
-                by_name.insert(&entry.name, entry);
+                by_path.insert(path, entry);
                 files.push(entry.clone());
             }
         }
@@ -1060,6 +1066,7 @@ mod tests {
             .unzip();
         let entry = FileEntry {
             name: name.into(),
+            path: Vec::new(),
             size: len as u64,
             chunks,
         };
@@ -1084,6 +1091,7 @@ mod tests {
         let ids: Vec<BlobId> = entry.chunks.iter().map(|c| c.blob_id).collect();
         let empty = FileEntry {
             name: "empty".into(),
+            path: Vec::new(),
             size: 0,
             chunks: Vec::new(),
         };

@@ -50,6 +50,7 @@ pub fn content(chunks: usize) -> ManifestContent {
             title: "t".into(),
             items: vec![FileEntry {
                 name: "f.bin".into(),
+                path: Vec::new(),
                 size,
                 chunks,
             }],
