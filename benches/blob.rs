@@ -3,20 +3,19 @@
 //! 1 MiB, as compiled in this build) for comparison with the ingest goal
 //! (>= 0.7 / (1/sha256 + 1/aead)).
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Nonce};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use megatorrent::blob::{ingest_file, reassemble, seal_chunk, BlobStore};
 use megatorrent::id::BlobId;
 use megatorrent::manifest::CHUNK_SIZE;
-use rand::RngCore;
+use rand::Rng;
 use std::hint::black_box;
 
 const FILE_LEN: usize = 32 * CHUNK_SIZE;
 
 fn random(len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
-    rand::thread_rng().fill_bytes(&mut v);
+    rand::rng().fill_bytes(&mut v);
     v
 }
 
@@ -26,7 +25,7 @@ fn primitives(c: &mut Criterion) {
     let data = random(CHUNK_SIZE);
     g.bench_function("sha256", |b| b.iter(|| BlobId::of(black_box(&data))));
 
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(&[7u8; 32]));
+    let cipher = ChaCha20Poly1305::new(&[7u8; 32].into());
     let mut buf = data.clone();
     let mut counter = 0u64;
     g.bench_function("chacha20poly1305_seal", |b| {
@@ -36,7 +35,7 @@ fn primitives(c: &mut Criterion) {
             let mut nonce = [0u8; 12];
             nonce[..8].copy_from_slice(&counter.to_le_bytes());
             cipher
-                .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", black_box(&mut buf))
+                .encrypt_inout_detached(&Nonce::from(nonce), b"", black_box(&mut buf[..]).into())
                 .unwrap()
         })
     });

@@ -15,7 +15,7 @@ use megatorrent::peer::{
     BlobFetcher, BlobServer, CloseReason, FetcherOptions, ServerConfig, ServerHandle,
 };
 use megatorrent::transport::{Handshake, Message, Role};
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -270,7 +270,7 @@ async fn bad_client(kind: Bad, addr: SocketAddr, id: BlobId, seed: u64, end: Ins
             _ = sleep_until(end.into()) => {}
         }
         report.longest_hold = report.longest_hold.max(start.elapsed());
-        sleep(Duration::from_millis(rng.gen_range(20..80))).await;
+        sleep(Duration::from_millis(rng.random_range(20..80))).await;
     }
     report
 }

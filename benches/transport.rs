@@ -11,8 +11,7 @@
 //!   SHA-256 check included).
 //! - `loopback/handshake`: TCP connect plus the v5 key exchange, one at a time.
 
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
+use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Nonce};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use megatorrent::blob::BlobStore;
 use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, ServerConfig};
@@ -139,7 +138,7 @@ fn raw_aead(c: &mut Criterion) {
             let mut nonce = Nonce::default();
             nonce[..8].copy_from_slice(&n.to_le_bytes());
             cipher
-                .encrypt_in_place_detached(&nonce, b"", &mut buf)
+                .encrypt_inout_detached(&nonce, b"", buf.as_mut_slice().into())
                 .unwrap()
         })
     });
@@ -152,7 +151,7 @@ fn raw_aead(c: &mut Criterion) {
                 let mut nonce = Nonce::default();
                 nonce[..8].copy_from_slice(&n.to_le_bytes());
                 cipher
-                    .encrypt_in_place_detached(&nonce, b"", &mut buf)
+                    .encrypt_inout_detached(&nonce, b"", buf.as_mut_slice().into())
                     .unwrap();
             }
             thread_cpu() - cpu0

@@ -81,6 +81,11 @@ pk = "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
 put("msg_hello", compact({"v": 5, "gossip": {"sequences": {pk: 1700000000001}}}))
 put("msg_hello", compact({"v": 5, "bind": 1}))
 put("msg_hello", compact({"v": 5, "id": pk, "sig": "ab" * 64}))
+put("msg_hello", b"{}")
+put("msg_hello", compact({"v": "5", "x": [1]}))
+put("msg_dht", b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe")
+put("msg_dht", b"d1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re")
+put("msg_dht", b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz123456e1:q9:find_node1:t2:aa1:y1:qe")
 put("msg_peers", payloads[5])
 put("msg_peers", compact(["127.0.0.1:6881", "[::1]:80", "example.org:1234"]))
 

@@ -40,7 +40,7 @@ pub fn decode_hex_array<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
 
 /// Decode lowercase hex of any even length.
 pub fn decode_hex_vec(s: &str) -> Result<Vec<u8>, HexError> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(HexError::Length {
             expected: s.len() + 1,
             got: s.len(),

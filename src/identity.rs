@@ -69,7 +69,7 @@ impl Identity {
     /// A new random identity from the operating system's CSPRNG.
     pub fn generate() -> Self {
         Self {
-            signing: SigningKey::generate(&mut rand::rngs::OsRng),
+            signing: SigningKey::generate(&mut crate::rng::os_rng()),
         }
     }
 

@@ -22,4 +22,5 @@ pub mod identity;
 pub mod manifest;
 pub mod node;
 pub mod peer;
+mod rng;
 pub mod transport;

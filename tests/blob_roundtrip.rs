@@ -1,11 +1,10 @@
 //! Ingest -> reassemble round trips, the blobs they make, and reassembly failures.
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Nonce, Tag};
 use megatorrent::blob::{ingest_file, ingest_reader, reassemble, BlobError, BlobStore, StoreError};
 use megatorrent::manifest::{FileEntry, BLOB_LEN, CHUNK_SIZE};
 use proptest::prelude::*;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use std::path::Path;
 
 fn content(len: usize, seed: u64) -> Vec<u8> {
@@ -27,9 +26,9 @@ fn listing(dir: &Path) -> Vec<String> {
 /// Decrypt a blob fully, padding included, bypassing the library.
 fn decrypt_whole(blob: &[u8], key: &[u8; 32], nonce: &[u8; 12]) -> Vec<u8> {
     let mut body = blob[..CHUNK_SIZE].to_vec();
-    let tag = Tag::clone_from_slice(&blob[CHUNK_SIZE..]);
-    ChaCha20Poly1305::new(Key::from_slice(key))
-        .decrypt_in_place_detached(Nonce::from_slice(nonce), b"", &mut body, &tag)
+    let tag = Tag::try_from(&blob[CHUNK_SIZE..]).unwrap();
+    ChaCha20Poly1305::new(key.into())
+        .decrypt_inout_detached(&Nonce::from(*nonce), b"", body.as_mut_slice().into(), &tag)
         .unwrap();
     body
 }
@@ -381,7 +380,7 @@ impl<R: Rng> std::io::Read for ShortReads<'_, R> {
         let n = out
             .len()
             .min(self.data.len())
-            .min(self.rng.gen_range(1..=300_000));
+            .min(self.rng.random_range(1..=300_000));
         out[..n].copy_from_slice(&self.data[..n]);
         self.data = &self.data[n..];
         Ok(n)

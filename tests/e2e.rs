@@ -22,7 +22,7 @@ use megatorrent::node::{
 };
 use megatorrent::peer::{BlobFetcher, BlobServer, FetcherOptions, ServerConfig, ServerHandle};
 use megatorrent::transport::{accept, AcceptOptions, Message};
-use rand::RngCore;
+use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio::time::timeout;
 
@@ -98,7 +98,7 @@ impl DhtChannel {
 /// A file of `len` random bytes named `name` in `dir`.
 fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
     let mut data = vec![0u8; len];
-    rand::thread_rng().fill_bytes(&mut data);
+    rand::rng().fill_bytes(&mut data);
     let path = dir.join(name);
     std::fs::write(&path, &data).unwrap();
     path

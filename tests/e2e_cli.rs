@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::cli::{lines, run_within, terminate, BIN};
-use rand::RngCore;
+use rand::Rng;
 
 const LIMIT: Duration = Duration::from_secs(180);
 
@@ -92,7 +92,7 @@ fn private_channel_publish_and_download_processes() {
     let net = mainline::Testnet::builder(8).build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut data = vec![0u8; 3 * (1 << 20) + 99];
-    rand::thread_rng().fill_bytes(&mut data);
+    rand::rng().fill_bytes(&mut data);
     let file = dir.path().join("movie.mkv");
     std::fs::write(&file, &data).unwrap();
     let identity = dir.path().join("id.json");

@@ -3,14 +3,12 @@
 
 mod common;
 
-use crypto_secretbox::aead::{Aead, KeyInit};
-use crypto_secretbox::XSalsa20Poly1305;
 use megatorrent::dht::{DhtError, MutableRecord, RecordError};
 use megatorrent::id::BlobId;
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{
-    create_manifest, Collection, ManifestContent, ManifestError, ReadKey, SignedManifest,
-    MAX_MANIFEST_LEN,
+    create_manifest, secretbox, Collection, ManifestContent, ManifestError, ReadKey,
+    SignedManifest, MAX_MANIFEST_LEN,
 };
 use megatorrent::peer::{
     BlobFetcher, CloseReason, FetcherOptions, PeerError, ServerConfig, NOT_A_GATEWAY,
@@ -53,12 +51,7 @@ fn private_manifest_whose_plaintext_is_not_utf8() {
     let identity = Identity::from_seed(&[4; 32]);
     let key = [5u8; 32];
     let nonce = [6u8; 24];
-    let ciphertext = XSalsa20Poly1305::new(&key.into())
-        .encrypt(
-            &nonce.into(),
-            &b"{\"collections\":[],\"timestamp\":1\xff}"[..],
-        )
-        .unwrap();
+    let ciphertext = secretbox::seal(&key, &nonce, b"{\"collections\":[],\"timestamp\":1\xff}");
     let unsigned = format!(
         "{{\"publicKey\":\"{}\",\"sequence\":1,\"encrypted\":true,\"nonce\":\"{}\",\"ciphertext\":\"{}\"}}",
         identity.public_key_hex(),

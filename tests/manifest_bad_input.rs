@@ -4,12 +4,10 @@
 //! Most bad manifests here are correctly signed, so the refusal can only come from the check
 //! under test.
 
-use crypto_secretbox::aead::{Aead, KeyInit};
-use crypto_secretbox::XSalsa20Poly1305;
 use megatorrent::identity::Identity;
 use megatorrent::manifest::{
-    create_manifest, create_private_manifest, Chunk, Collection, FileEntry, ManifestContent,
-    ManifestError, ReadKey, SignedManifest, MAX_SEQUENCE,
+    create_manifest, create_private_manifest, secretbox, Chunk, Collection, FileEntry,
+    ManifestContent, ManifestError, ReadKey, SignedManifest, MAX_SEQUENCE,
 };
 use serde_json::{json, Value};
 
@@ -427,9 +425,7 @@ fn sorted_text(v: &Value) -> String {
 
 fn private_text(plaintext: &str, key: &[u8; 32], tamper: bool) -> String {
     let nonce = [5u8; 24];
-    let mut ciphertext = XSalsa20Poly1305::new(key.into())
-        .encrypt(&nonce.into(), plaintext.as_bytes())
-        .unwrap();
+    let mut ciphertext = secretbox::seal(key, &nonce, plaintext.as_bytes());
     if tamper {
         ciphertext[20] ^= 1;
     }

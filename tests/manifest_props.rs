@@ -50,9 +50,17 @@ fn content() -> impl Strategy<Value = ManifestContent> {
         ),
         0..=MAX_SEQUENCE,
     )
-        .prop_map(|(collections, timestamp)| ManifestContent {
-            collections,
-            timestamp,
+        .prop_map(|(mut collections, timestamp)| {
+            // Two different files on one path make a manifest invalid (PathCollision): keep the
+            // first file of each name (every entry here lies at the top of the download folder).
+            let mut seen = std::collections::HashSet::new();
+            for c in &mut collections {
+                c.items.retain(|e| seen.insert(e.name.clone()));
+            }
+            ManifestContent {
+                collections,
+                timestamp,
+            }
         })
 }
 

@@ -150,3 +150,36 @@ fn create_reproduces_the_sorted_vector() {
         .starts_with(r#"{"collections":[{"items":[{"chunks":"#));
     assert_eq!(SignedManifest::verify(created.as_bytes()).unwrap(), created);
 }
+
+#[test]
+fn a_wrong_read_key_is_refused() {
+    let manifest = SignedManifest::verify(&read("private-small.json")).unwrap();
+    let wrong = ReadKey::from_bytes([0x34; 32]);
+    assert_eq!(manifest.decrypt(&wrong), Err(ManifestError::WrongReadKey));
+    assert_eq!(
+        manifest.decrypted_json(&wrong),
+        Err(ManifestError::WrongReadKey)
+    );
+}
+
+#[test]
+fn the_expected_signer_is_checked() {
+    let bytes = read("plain-small.json");
+    let reference_key = SignedManifest::verify(&bytes).unwrap().public_key();
+    assert!(SignedManifest::verify_signed_by(&bytes, &reference_key).is_ok());
+    let other = Identity::from_seed(&[2; 32]).public_key_bytes();
+    assert!(matches!(
+        SignedManifest::verify_signed_by(&bytes, &other),
+        Err(ManifestError::SignerMismatch { .. })
+    ));
+}
+
+#[test]
+fn debug_output_hides_chunk_keys() {
+    let manifest = SignedManifest::verify(&read("plain-small.json")).unwrap();
+    let debug = format!("{manifest:?}");
+    assert!(debug.contains("a38087dffe58"), "{debug}");
+    assert!(!debug.contains("2d24f0c394ef"), "chunk key leaked: {debug}");
+    let key = ReadKey::from_bytes([0x33; 32]);
+    assert!(!format!("{key:?}").contains("33"));
+}

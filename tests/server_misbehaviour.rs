@@ -9,7 +9,7 @@ mod common;
 use megatorrent::id::BlobId;
 use megatorrent::peer::{CloseReason, ServerConfig};
 use megatorrent::transport::{Message, Transport, TransportError};
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -267,9 +267,13 @@ async fn unknown_id_is_not_found_and_the_connection_stays_usable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_in_hello_announce_publish() {
+    // (A HELLO that does not parse is ignored: see tolerated_messages_keep_the_connection.)
     for (t, payload, name) in [
-        (1u8, &b"{\"v\":5,"[..], "HELLO"),
-        (7, b"{\"blobId\":\"zz\",\"peerAddress\":1}", "ANNOUNCE"),
+        (
+            7u8,
+            &b"{\"blobId\":\"zz\",\"peerAddress\":1}"[..],
+            "ANNOUNCE",
+        ),
         (7, b"[", "ANNOUNCE"),
         (6, b"{\"k\":\"00\",\"seq\":\"x\"}", "PUBLISH"),
     ] {
@@ -290,6 +294,8 @@ async fn malformed_json_in_hello_announce_publish() {
 async fn old_version_and_server_only_messages() {
     let reason = bad_request(1, br#"{"v":4}"#, "Unsupported protocol version 4").await;
     assert!(matches!(reason, CloseReason::OldVersion(4)), "{reason:?}");
+    let reason = bad_request(1, br#"{"v":"0"}"#, "Unsupported protocol version 0").await;
+    assert!(matches!(reason, CloseReason::OldVersion(0)), "{reason:?}");
     let reason = bad_request(3, b"data from a client", "Bad Request").await;
     assert!(
         matches!(
@@ -298,11 +304,37 @@ async fn old_version_and_server_only_messages() {
         ),
         "{reason:?}"
     );
-    let reason = bad_request(0x42, b"", "Bad Request").await;
-    assert!(
-        matches!(&reason, CloseReason::BadMessage(e) if matches!(**e, TransportError::UnknownType(0x42))),
-        "{reason:?}"
-    );
+}
+
+/// PROTOCOL.md 5.3: what the reference tolerates keeps the connection open: HELLOs without or
+/// with a string version, with unknown keys or that do not parse, unknown types, DHT_QUERY on a
+/// server without a DHT, DHT_RESPONSE. The REQUEST after them is answered in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tolerated_messages_keep_the_connection() {
+    let f = fixture().await;
+    let (mut tcp, mut t) = raw_session(f.addr).await;
+    let local = tcp.local_addr().unwrap();
+    for (msg_type, payload) in [
+        (1u8, &b"{}"[..]),
+        (1, br#"{"v":"5","x":[1]}"#),
+        (1, b"{\"v\":5,"),
+        (1, b"\xff"),
+        (0x42, b""),
+        (0x00, b"x"),
+        (0xfe, b"x"),
+        (0x09, b"d1:q4:ping1:t2:aa1:y1:qe"),
+        (0x09, b"junk"),
+        (0x0a, b"d1:rd2:id20:aaaaaaaaaaaaaaaaaaaae1:t2:aa1:y1:re"),
+    ] {
+        send_frame(&mut tcp, &mut t, msg_type, payload).await;
+    }
+    send_frame(&mut tcp, &mut t, 2, f.id.to_hex().as_bytes()).await;
+    tcp.shutdown().await.unwrap();
+    let msgs = read_to_eof(&mut tcp, Some(&mut t)).await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(msgs[0] == Message::Data(f.blob.clone()));
+    let reason = f.finish(local).await;
+    assert!(matches!(reason, CloseReason::PeerClosed), "{reason:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,7 +90,7 @@ pub enum BlobError {
     Store(#[from] StoreError),
     /// The operating system's random number generator failed, so no key could be made.
     #[error("random number generator failed: {0}")]
-    Random(rand::Error),
+    Random(rand::rngs::SysError),
     /// The AEAD refused to encrypt (it only does so for inputs far larger than a chunk).
     #[error("chunk encryption failed")]
     Seal,

@@ -160,7 +160,7 @@ mod tests {
     impl Read for Dribble<'_> {
         fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
             self.1 += 1;
-            if self.1 % 5 == 0 {
+            if self.1.is_multiple_of(5) {
                 return Err(ErrorKind::Interrupted.into());
             }
             let n = out.len().min(7).min(self.0.len());

@@ -8,10 +8,8 @@
 use crate::blob::BlobError;
 use crate::id::BlobId;
 use crate::manifest::{Chunk, BLOB_LEN, CHUNK_SIZE};
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
-use rand::rngs::OsRng;
-use rand::RngCore;
+use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use rand::Rng;
 use zeroize::Zeroizing;
 
 /// Seal `plaintext` (at most [`CHUNK_SIZE`] bytes) into a new blob of exactly [`BLOB_LEN`]
@@ -38,25 +36,19 @@ pub fn seal_in_place(buf: &mut Vec<u8>) -> Result<Chunk, BlobError> {
     }
     // Random padding (not zeros) so a short last chunk does not leave known plaintext in it.
     buf.resize(CHUNK_SIZE, 0);
-    rand::thread_rng()
-        .try_fill_bytes(&mut buf[real_size..])
-        .map_err(BlobError::Random)?;
+    rand::rng().fill_bytes(&mut buf[real_size..]);
 
     // A fresh key per chunk from the OS generator; the nonce is random too, as the protocol
     // says, though with single-use keys it could never repeat under the same key anyway.
     let mut key = Zeroizing::new([0u8; 32]);
     let mut nonce = [0u8; 12];
-    OsRng
-        .try_fill_bytes(key.as_mut_slice())
-        .map_err(BlobError::Random)?;
-    OsRng
-        .try_fill_bytes(&mut nonce)
-        .map_err(BlobError::Random)?;
+    crate::rng::try_fill(key.as_mut_slice()).map_err(BlobError::Random)?;
+    crate::rng::try_fill(&mut nonce).map_err(BlobError::Random)?;
 
     // The cipher zeroizes its copy of the key when dropped.
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(key.as_slice()));
+    let cipher = ChaCha20Poly1305::new((&*key).into());
     let tag = cipher
-        .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", &mut buf[..])
+        .encrypt_inout_detached(&Nonce::from(nonce), b"", (&mut buf[..]).into())
         .map_err(|_| BlobError::Seal)?;
     buf.extend_from_slice(&tag);
 
@@ -127,9 +119,9 @@ pub(crate) fn decrypt_hashed_in_place(buf: &mut Vec<u8>, chunk: &Chunk) -> Resul
     }
     debug_assert!(blob_id.matches(buf));
     let (body, tag) = buf.split_at_mut(CHUNK_SIZE);
-    let tag = *Tag::from_slice(tag);
-    ChaCha20Poly1305::new(Key::from_slice(&chunk.key))
-        .decrypt_in_place_detached(Nonce::from_slice(&chunk.nonce), b"", body, &tag)
+    let tag = Tag::try_from(&*tag).map_err(|_| BlobError::Corrupt { blob_id })?;
+    ChaCha20Poly1305::new((&chunk.key).into())
+        .decrypt_inout_detached(&Nonce::from(chunk.nonce), b"", body.into(), &tag)
         .map_err(|_| BlobError::Decrypt { blob_id })?;
     // `real_size <= CHUNK_SIZE` was checked above, so this cannot truncate the u64.
     buf.truncate(chunk.real_size as usize);

@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// Identity file with which to answer identity-binding requests.
     #[arg(long, value_name = "FILE")]
     identity: Option<PathBuf>,
+    /// DHT nodes to bootstrap from (repeatable). With them the server runs a DHT node: it
+    /// relays PUBLISH and answers KRPC ping in DHT_QUERY.
+    #[arg(long, value_name = "HOST:PORT", num_args = 1..)]
+    bootstrap: Vec<String>,
 }
 
 /// Fetch blobs from one peer into a folder, verifying each against its id.
@@ -75,6 +79,14 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let handle = server.spawn()?;
         let mut stdout = std::io::stdout();
         writeln!(stdout, "listening {}", handle.local_addr())?;
+        if !args.bootstrap.is_empty() {
+            let dht = super::download::dht_client(&args.bootstrap)?;
+            let id = *dht.mainline().info().await.id().as_bytes();
+            let dht_addr = dht.local_addr().await;
+            // Attached before the line is out: whoever reads it may query at once.
+            handle.set_gateway(Some(Arc::new(dht)));
+            writeln!(stdout, "dht listening {dht_addr} id {}", hex::encode(id))?;
+        }
         stdout.flush()?;
         wait_for_stop_signal().await?;
         handle.shutdown().await;

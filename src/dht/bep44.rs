@@ -3,7 +3,7 @@
 //! An empty salt means "no salt" everywhere in this crate: `mainline` would sign an empty salt as
 //! `4:salt0:`, which libtorrent rejects (PROTOCOL.md 4.1), so an empty salt is never passed on.
 
-use sha1::{Digest, Sha1};
+use mainline::MutableItem;
 
 use crate::identity::{verify_signature, Identity};
 
@@ -60,28 +60,24 @@ pub fn signed_data(seq: i64, value: &[u8], salt: &[u8]) -> Vec<u8> {
 
 /// The DHT target of a mutable item: SHA-1(k) or SHA-1(k || salt).
 pub fn mutable_target(public_key: &[u8; 32], salt: &[u8]) -> [u8; 20] {
-    let mut h = Sha1::new();
-    h.update(public_key);
-    h.update(salt);
-    h.finalize().into()
+    *MutableItem::target_from_key(public_key, salt_option(salt)).as_bytes()
 }
 
 /// The DHT target of an immutable item: SHA-1 of its bencoded value.
 pub fn immutable_target(bencoded_value: &[u8]) -> [u8; 20] {
-    Sha1::digest(bencoded_value).into()
+    sha1_smol::Sha1::from(bencoded_value).digest().bytes()
 }
 
-/// A signed BEP 44 mutable item. Construct with [`MutableRecord::sign`] or
-/// [`MutableRecord::verified`]: a value of this type always carries a valid signature and
-/// respects the size limits.
-#[derive(Clone, PartialEq, Eq)]
+/// A signed BEP 44 mutable item: a `mainline` item that this crate made or checked. Construct
+/// with [`MutableRecord::sign`] or [`MutableRecord::verified`]: a value of this type always
+/// carries a valid signature (strictly checked) and respects the size limits.
+#[derive(Clone, PartialEq)]
 pub struct MutableRecord {
-    public_key: [u8; 32],
-    seq: i64,
-    value: Vec<u8>,
-    salt: Vec<u8>,
-    signature: [u8; 64],
+    // Never holds an empty salt (see `salt_option`).
+    item: MutableItem,
 }
+
+impl Eq for MutableRecord {}
 
 fn check_limits(seq: i64, value: &[u8], salt: &[u8]) -> Result<(), Bep44Error> {
     if value.len() > MAX_VALUE_LEN {
@@ -105,14 +101,14 @@ impl MutableRecord {
         salt: &[u8],
     ) -> Result<Self, Bep44Error> {
         check_limits(seq, value, salt)?;
-        let signature = identity.sign(&signed_data(seq, value, salt));
-        Ok(Self {
-            public_key: identity.public_key_bytes(),
+        // The clone of the signing key wipes itself when mainline drops it.
+        let item = MutableItem::new(
+            identity.signing_key().clone(),
+            value,
             seq,
-            value: value.to_vec(),
-            salt: salt.to_vec(),
-            signature,
-        })
+            salt_option(salt),
+        );
+        Ok(Self { item })
     }
 
     /// Accept an item received from elsewhere only if its limits hold and its signature verifies
@@ -129,52 +125,54 @@ impl MutableRecord {
             return Err(Bep44Error::BadSignature);
         }
         Ok(Self {
-            public_key,
-            seq,
-            value: value.to_vec(),
-            salt: salt.to_vec(),
-            signature,
+            item: MutableItem::new_signed_unchecked(
+                public_key,
+                signature,
+                value,
+                seq,
+                salt_option(salt),
+            ),
         })
     }
 
     /// The signer's public key (`k`).
     pub fn public_key(&self) -> &[u8; 32] {
-        &self.public_key
+        self.item.key()
     }
     /// The sequence number.
     pub fn seq(&self) -> i64 {
-        self.seq
+        self.item.seq()
     }
     /// The raw value bytes (stored bencoded as `v`).
     pub fn value(&self) -> &[u8] {
-        &self.value
+        self.item.value()
     }
     /// The salt (empty for none).
     pub fn salt(&self) -> &[u8] {
-        &self.salt
+        self.item.salt().unwrap_or_default()
     }
     /// The Ed25519 signature.
     pub fn signature(&self) -> &[u8; 64] {
-        &self.signature
+        self.item.signature()
     }
     /// The DHT target.
     pub fn target(&self) -> [u8; 20] {
-        mutable_target(&self.public_key, &self.salt)
+        *self.item.target().as_bytes()
     }
 
-    /// The same item as a `mainline` item (an empty salt becomes none).
-    pub fn to_mainline(&self) -> mainline::MutableItem {
-        mainline::MutableItem::new_signed_unchecked(
-            self.public_key,
-            self.signature,
-            &self.value,
-            self.seq,
-            salt_option(&self.salt),
-        )
+    /// The `mainline` item (an empty salt is none), to put it.
+    pub fn as_mainline(&self) -> &MutableItem {
+        &self.item
     }
 
-    /// Check a `mainline` item again with this crate's strict rules.
-    pub fn from_mainline(item: &mainline::MutableItem) -> Result<Self, Bep44Error> {
+    /// A copy of the `mainline` item (see [`MutableRecord::as_mainline`]).
+    pub fn to_mainline(&self) -> MutableItem {
+        self.item.clone()
+    }
+
+    /// Check a `mainline` item again with this crate's strict rules (mainline's own check
+    /// accepts small-order keys and malleable signatures).
+    pub fn from_mainline(item: &MutableItem) -> Result<Self, Bep44Error> {
         Self::verified(
             *item.key(),
             item.seq(),
@@ -188,10 +186,10 @@ impl MutableRecord {
 impl std::fmt::Debug for MutableRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MutableRecord")
-            .field("public_key", &hex::encode(self.public_key))
-            .field("seq", &self.seq)
-            .field("value_len", &self.value.len())
-            .field("salt", &hex::encode(&self.salt))
+            .field("public_key", &hex::encode(self.public_key()))
+            .field("seq", &self.seq())
+            .field("value_len", &self.value().len())
+            .field("salt", &hex::encode(self.salt()))
             .finish()
     }
 }

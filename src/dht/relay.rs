@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use crate::dht::bep44::MutableRecord;
 use crate::dht::client::{DhtClient, FetchError, FetchFuture, PartFetcher};
 use crate::id::BlobId;
-use crate::peer::{BlobFetcher, FetcherOptions, Gateway, GatewayFuture, GossipHint};
+use crate::peer::{BlobFetcher, FetcherOptions, Gateway, GatewayFuture, GossipHint, NodeIdFuture};
 use crate::transport::Publish;
 
 /// Check a PUBLISH item's BEP 44 signature (and limits) before anything is relayed. An empty
@@ -32,6 +32,11 @@ impl Gateway for DhtClient {
                 .map(|_| ())
                 .map_err(|e| format!("DHT put failed: {e}"))
         })
+    }
+
+    fn node_id(&self) -> NodeIdFuture {
+        let dht = self.clone();
+        Box::pin(async move { Some(*dht.mainline().info().await.id().as_bytes()) })
     }
 }
 

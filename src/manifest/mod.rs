@@ -19,6 +19,7 @@ mod error;
 mod fields;
 mod json;
 pub mod model;
+pub mod secretbox;
 mod signed;
 
 pub use error::ManifestError;

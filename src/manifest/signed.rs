@@ -5,10 +5,8 @@ use super::error::ManifestError;
 use super::fields::{parse_json, Fields};
 use super::json::{key_cmp, write_str, write_value, KeyOrder, ObjectWriter, MAX_SAFE_INTEGER};
 use super::model::ManifestContent;
+use super::secretbox::{self, TAG_LEN};
 use crate::identity::{verify_signature, Identity};
-use crypto_secretbox::aead::{Aead, KeyInit};
-use crypto_secretbox::XSalsa20Poly1305;
-use rand::RngCore;
 use serde_json::Value;
 use std::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -20,9 +18,6 @@ pub const MAX_SEQUENCE: u64 = MAX_SAFE_INTEGER;
 /// Largest manifest text accepted: the 64 MiB limit of a manifest fetched in parts
 /// (PROTOCOL.md 4).
 pub const MAX_MANIFEST_LEN: usize = 64 << 20;
-
-/// Size of the XSalsa20-Poly1305 authentication tag in front of a private manifest's ciphertext.
-const TAG_LEN: usize = 16;
 
 /// The 32-byte key that opens private manifests (XSalsa20-Poly1305). Zeroized on drop; its
 /// Debug output is redacted.
@@ -53,9 +48,9 @@ impl ReadKey {
 
     /// A fresh random key from the operating system's generator.
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        ReadKey(bytes)
+        let mut key = ReadKey([0; 32]);
+        crate::rng::fill(&mut key.0);
+        key
     }
 
     /// The key bytes.
@@ -66,10 +61,6 @@ impl ReadKey {
     /// Lowercase hex form (64 characters), zeroized when dropped.
     pub fn to_hex(&self) -> Zeroizing<String> {
         Zeroizing::new(hex::encode(self.0))
-    }
-
-    fn cipher(&self) -> XSalsa20Poly1305 {
-        XSalsa20Poly1305::new(&self.0.into())
     }
 }
 
@@ -275,11 +266,7 @@ impl SignedManifest {
         let Body::Private { nonce, ciphertext } = &self.body else {
             return Err(ManifestError::NotPrivate);
         };
-        let plaintext = Zeroizing::new(
-            key.cipher()
-                .decrypt(nonce.into(), ciphertext.as_slice())
-                .map_err(|_| ManifestError::WrongReadKey)?,
-        );
+        let plaintext = secretbox::open(key.as_bytes(), nonce, ciphertext)?;
         if std::str::from_utf8(&plaintext).is_err() {
             return Err(ManifestError::BadPlaintext);
         }
@@ -414,15 +401,8 @@ pub fn create_private_manifest(
     content.write_object(&mut plaintext);
     // 24 random bytes: a repeated nonce under one key is negligibly likely (2^-96 per pair).
     let mut nonce = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let ciphertext = key
-        .cipher()
-        .encrypt(&nonce.into(), plaintext.as_bytes())
-        // Sealing fails only for a plaintext beyond the cipher's length limit.
-        .map_err(|_| ManifestError::TooLarge {
-            len: plaintext.len(),
-            max: MAX_MANIFEST_LEN,
-        })?;
+    crate::rng::fill(&mut nonce);
+    let ciphertext = secretbox::seal(key.as_bytes(), &nonce, plaintext.as_bytes());
     let write_ciphertext = |out: &mut String| write_str(out, &hex::encode(&ciphertext));
     let write_encrypted = |out: &mut String| out.push_str("true");
     let write_nonce = |out: &mut String| write_str(out, &hex::encode(nonce));

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::{RngCore, SeedableRng};
+use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use crate::blob::BlobStore;
@@ -306,7 +306,7 @@ fn generate(path: &Path, size: u64) -> Result<[u8; 32], NodeError> {
         source,
     };
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
-    let mut rng = rand::rngs::StdRng::from_entropy();
+    let mut rng = rand::rng();
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut left = size;

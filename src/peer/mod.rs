@@ -10,7 +10,7 @@ mod table;
 pub use error::PeerError;
 pub use fetcher::{BlobFetcher, FetcherOptions};
 pub use server::{
-    BlobServer, CloseReason, ConnectionClosed, Gateway, GatewayFuture, GossipHint, ServerConfig,
-    ServerHandle, NOT_A_GATEWAY, NOT_FOUND, PUBLISHED,
+    BlobServer, CloseReason, ConnectionClosed, Gateway, GatewayFuture, GossipHint, NodeIdFuture,
+    ServerConfig, ServerHandle, NOT_A_GATEWAY, NOT_FOUND, PUBLISHED,
 };
 pub use table::PeerTable;

@@ -22,8 +22,8 @@ use crate::blob::BlobStore;
 use crate::id::BlobId;
 use crate::identity::Identity;
 use crate::transport::{
-    accept, close_halves, AcceptOptions, FrameBuf, Message, MessageType, Publish, SecureWriter,
-    SessionInfo, TransportError, MAX_PAYLOAD_LEN,
+    accept, close_halves, AcceptOptions, FrameBuf, KrpcQuery, KrpcResponse, Message, MessageType,
+    Publish, SecureWriter, SessionInfo, TransportError, MAX_PAYLOAD_LEN, PROTOCOL_VERSION,
 };
 
 /// ERROR text for a blob the store does not hold (the reference wording).
@@ -38,11 +38,20 @@ const MAX_GOSSIP_KEYS: usize = 4096;
 /// What [`Gateway::publish`] returns: `Ok` relayed, `Err(reason)` refused.
 pub type GatewayFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
 
-/// A DHT relay for PUBLISH (attached by the DHT layer). It must verify the item's BEP 44
-/// signature before relaying it; an `Err` reason goes back to the peer as ERROR.
+/// What [`Gateway::node_id`] returns.
+pub type NodeIdFuture = Pin<Box<dyn Future<Output = Option<[u8; 20]>> + Send + 'static>>;
+
+/// The server's DHT (attached by the DHT layer): relays PUBLISH and answers KRPC `ping` in
+/// DHT_QUERY. `publish` must verify the item's BEP 44 signature before relaying it; an `Err`
+/// reason goes back to the peer as ERROR.
 pub trait Gateway: Send + Sync + 'static {
     /// Verify and store `item` in the DHT.
     fn publish(&self, item: Publish) -> GatewayFuture;
+
+    /// The DHT node id with which to answer a KRPC `ping`; `None` leaves DHT_QUERY unanswered.
+    fn node_id(&self) -> NodeIdFuture {
+        Box::pin(async { None })
+    }
 }
 
 /// A gossiped sequence number from a peer's HELLO: a hint to look the key up in the DHT,
@@ -88,7 +97,7 @@ pub enum CloseReason {
     /// A message only a server sends (DATA, PEERS, OK, ERROR); answered with ERROR.
     #[error("unexpected {} from a client", .0.name())]
     Unexpected(MessageType),
-    /// HELLO with a version below 5; answered with ERROR.
+    /// HELLO with an explicit version below 5; answered with ERROR.
     #[error("protocol version {0} is not supported")]
     OldVersion(u64),
 }
@@ -404,6 +413,8 @@ enum Job {
     Request(BlobId),
     Reply(Message),
     Publish(Publish),
+    /// Answer a KRPC `ping` with this transaction id, if a DHT is attached.
+    DhtPing(Vec<u8>),
     /// Send ERROR with this text, then stop.
     Reject(String),
 }
@@ -473,7 +484,18 @@ async fn serve_connection(
             Ok(Ok(None)) => break CloseReason::PeerClosed,
             Ok(Ok(Some(p))) => p,
         };
+        let msg_type = plaintext.msg_type();
         let (job, end) = match plaintext.into_message() {
+            // PROTOCOL.md 5.3: an unknown type is ignored; a HELLO that does not parse is
+            // ignored, as the reference ignores it.
+            Err(TransportError::UnknownType(t)) => {
+                tracing::debug!(%peer, "ignored a message of unknown type 0x{t:02x}");
+                (None, None)
+            }
+            Err(e) if msg_type == MessageType::Hello as u8 => {
+                tracing::debug!(%peer, "ignored a HELLO: {e}");
+                (None, None)
+            }
             Err(e) => {
                 let text = format!("Bad Request: {e}");
                 (
@@ -530,8 +552,11 @@ fn handle(
             if let Some(g) = &h.gossip {
                 shared.record_gossip(peer, g);
             }
-            if h.v < 5 {
-                let text = format!("Unsupported protocol version {}: 5 required", h.v);
+            if h.v < PROTOCOL_VERSION {
+                let text = format!(
+                    "Unsupported protocol version {}: {PROTOCOL_VERSION} required",
+                    h.v
+                );
                 return (Some(Job::Reject(text)), Some(CloseReason::OldVersion(h.v)));
             }
             match (&shared.config.identity, h.bind) {
@@ -566,10 +591,36 @@ fn handle(
             (None, None)
         }
         Message::Publish(p) => (Some(Job::Publish(p)), None),
+        Message::DhtQuery(payload) => (dht_query(&payload, peer, shared), None),
+        Message::DhtResponse(payload) => {
+            // We send no queries: nothing waits for a response.
+            tracing::debug!(%peer, "ignored a DHT_RESPONSE of {} bytes", payload.len());
+            (None, None)
+        }
         other @ (Message::Data(_) | Message::Peers(_) | Message::Ok(_) | Message::Error(_)) => {
             let kind = other.kind();
             let text = format!("Bad Request: unexpected {}", kind.name());
             (Some(Job::Reject(text)), Some(CloseReason::Unexpected(kind)))
+        }
+    }
+}
+
+/// The job for a DHT_QUERY: a KRPC `ping` is answered when a DHT is attached; anything else
+/// (no DHT, not KRPC, another method) is ignored and logged, never a reason to close.
+fn dht_query(payload: &[u8], peer: SocketAddr, shared: &Shared) -> Option<Job> {
+    if shared.gateway.read().map(|g| g.is_none()).unwrap_or(true) {
+        tracing::debug!(%peer, "ignored a DHT_QUERY: no DHT attached");
+        return None;
+    }
+    match KrpcQuery::decode(payload) {
+        Ok(q) if q.method == b"ping" => Some(Job::DhtPing(q.transaction)),
+        Ok(q) => {
+            tracing::debug!(%peer, method = ?String::from_utf8_lossy(&q.method), "ignored an unanswered DHT_QUERY");
+            None
+        }
+        Err(e) => {
+            tracing::debug!(%peer, "ignored a DHT_QUERY: {e}");
+            None
         }
     }
 }
@@ -588,15 +639,17 @@ async fn run_writer(
             break;
         }
         let (reply, last) = match job {
-            Job::Request(id) => (read_blob(&shared.store, id).await, false),
-            Job::Reply(m) => (Reply::Message(m), false),
-            Job::Publish(p) => (Reply::Message(publish(&shared, p).await), false),
-            Job::Reject(text) => (Reply::Message(Message::Error(text)), true),
+            Job::Request(id) => (Some(read_blob(&shared.store, id).await), false),
+            Job::Reply(m) => (Some(Reply::Message(m)), false),
+            Job::Publish(p) => (Some(Reply::Message(publish(&shared, p).await)), false),
+            Job::DhtPing(t) => (dht_ping(&shared, &t).await.map(Reply::Message), false),
+            Job::Reject(text) => (Some(Reply::Message(Message::Error(text))), true),
         };
         let send = async {
             match reply {
-                Reply::Message(m) => writer.send(&m).await,
-                Reply::Frame(f) => writer.send_frame_buf(f).await,
+                Some(Reply::Message(m)) => writer.send(&m).await,
+                Some(Reply::Frame(f)) => writer.send_frame_buf(f).await,
+                None => Ok(()),
             }
         };
         match tokio::time::timeout(limit, send).await {
@@ -661,6 +714,14 @@ async fn read_blob(store: &BlobStore, id: BlobId) -> Reply {
             Reply::Message(Message::Error(NOT_FOUND.into()))
         }
     }
+}
+
+/// The DHT_RESPONSE to a KRPC `ping` (`"y":"r"`, the same `t`, `r.id` = our node id), or
+/// `None` when no DHT is attached (any more) or it has no id to give.
+async fn dht_ping(shared: &Shared, transaction: &[u8]) -> Option<Message> {
+    let gateway = shared.gateway.read().ok().and_then(|g| g.clone())?;
+    let id = gateway.node_id().await?;
+    Some(Message::DhtResponse(KrpcResponse::encode(transaction, &id)))
 }
 
 async fn publish(shared: &Shared, item: Publish) -> Message {

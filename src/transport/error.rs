@@ -37,9 +37,13 @@ pub enum TransportError {
     /// The peer closed the stream in the middle of a handshake key or a frame.
     #[error("stream ended inside a {0}")]
     Truncated(&'static str),
-    /// A message type byte that is not one of the nine v5 types.
+    /// A message type byte that is not one of the v5 types. Receivers ignore such messages
+    /// (PROTOCOL.md 5.3); [`super::Message::parse`] reports them so a caller can log them.
     #[error("unknown message type 0x{0:02x}")]
     UnknownType(u8),
+    /// A DHT_QUERY or DHT_RESPONSE payload that is not the KRPC message expected.
+    #[error("KRPC: {0}")]
+    BadKrpc(String),
     /// A REQUEST or FIND_PEERS payload (or an id inside JSON) that is not 64 lowercase hex.
     #[error("{message}: invalid blob id: {source}")]
     BadId {

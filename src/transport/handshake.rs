@@ -2,9 +2,7 @@
 //! key and collects the peer's; [`Handshake::into_transport`] is the only way to obtain a
 //! [`Transport`], the value that can seal and open frames.
 
-use blake2::digest::consts::U32;
-use blake2::digest::generic_array::GenericArray;
-use blake2::{Blake2b, Digest};
+use blake2::{Blake2b256, Digest};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use std::fmt;
 use x25519_dalek::{PublicKey, StaticSecret};
@@ -73,7 +71,10 @@ pub struct Handshake {
 impl Handshake {
     /// A handshake with a fresh random ephemeral key from the operating system's CSPRNG.
     pub fn new(role: Role) -> Self {
-        Self::from_secret(role, StaticSecret::random_from_rng(rand::rngs::OsRng))
+        Self::from_secret(
+            role,
+            StaticSecret::random_from_rng(&mut crate::rng::os_rng()),
+        )
     }
 
     /// A handshake with a chosen ephemeral secret, to reproduce test vectors. Never use it
@@ -173,12 +174,12 @@ impl fmt::Debug for Handshake {
 /// `key_c2s = BLAKE2b-256(shared || "C")`, `key_s2c = BLAKE2b-256(shared || "S")`.
 fn derive_keys(shared: &[u8; 32]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
     let derive = |label: &[u8]| {
-        let mut h = Blake2b::<U32>::new();
+        let mut h = Blake2b256::new();
         h.update(shared);
         h.update(label);
         let mut key = Zeroizing::new([0u8; 32]);
         // Finalize straight into the zeroizing buffer: no stray copy of the key on the stack.
-        h.finalize_into(GenericArray::from_mut_slice(&mut key[..]));
+        h.finalize_into((&mut *key).into());
         key
     };
     (derive(b"C"), derive(b"S"))

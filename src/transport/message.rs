@@ -1,7 +1,9 @@
-//! The nine v5 messages (PROTOCOL.md 5.3), parsed and validated.
+//! The v5 messages (PROTOCOL.md 5.3), parsed and validated.
 //!
 //! Parsing is strict where the protocol is exact (ids are 64 lowercase hex, JSON payloads have
-//! the documented shape) and ignores unknown JSON keys, as reference peers do.
+//! the documented shape) and ignores unknown JSON keys, as reference peers do. HELLO's version
+//! is read as leniently as the reference reads it. DHT_QUERY and DHT_RESPONSE carry bencoded
+//! KRPC, kept as received and decoded by [`super::krpc`] where it is used.
 
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -17,6 +19,8 @@ pub const MAX_PUBLISH_VALUE: usize = 1000;
 pub const MAX_SALT: usize = 64;
 /// Longest `host:port` accepted in PEERS and ANNOUNCE.
 pub const MAX_ADDRESS_LEN: usize = 261;
+/// The protocol version we speak; a HELLO without a version means this one.
+pub const PROTOCOL_VERSION: u64 = 5;
 
 /// Message type bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +42,16 @@ pub enum MessageType {
     Announce = 0x07,
     /// 0x08, success text.
     Ok = 0x08,
+    /// 0x09, a bencoded KRPC query (newest reference).
+    DhtQuery = 0x09,
+    /// 0x0A, a bencoded KRPC response.
+    DhtResponse = 0x0A,
     /// 0xFF, error text.
     Error = 0xFF,
 }
 
 impl MessageType {
-    /// The type for a byte, if it is one of the nine.
+    /// The type for a byte, if it is one we know.
     pub fn from_u8(b: u8) -> Option<Self> {
         Some(match b {
             0x01 => Self::Hello,
@@ -54,6 +62,8 @@ impl MessageType {
             0x06 => Self::Publish,
             0x07 => Self::Announce,
             0x08 => Self::Ok,
+            0x09 => Self::DhtQuery,
+            0x0A => Self::DhtResponse,
             0xFF => Self::Error,
             _ => return None,
         })
@@ -70,6 +80,8 @@ impl MessageType {
             Self::Publish => "PUBLISH",
             Self::Announce => "ANNOUNCE",
             Self::Ok => "OK",
+            Self::DhtQuery => "DHT_QUERY",
+            Self::DhtResponse => "DHT_RESPONSE",
             Self::Error => "ERROR",
         }
     }
@@ -79,7 +91,8 @@ impl MessageType {
 /// (PROTOCOL.md 5.4): `bind` in a client's HELLO, `id` and `sig` in a server's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
-    /// Protocol version (5).
+    /// Protocol version: 5, or what the peer claimed (a missing or non-numeric `v` reads as
+    /// [`PROTOCOL_VERSION`], a numeric string as its number, a fraction rounded down).
     pub v: u64,
     /// Latest known sequence number per channel public key. `None` omits the key on the wire.
     pub gossip: Option<BTreeMap<[u8; 32], i64>>,
@@ -95,7 +108,7 @@ impl Hello {
     /// The HELLO a v5 client sends: `{"v":5,"gossip":{...}}`.
     pub fn v5(gossip: BTreeMap<[u8; 32], i64>) -> Self {
         Self {
-            v: 5,
+            v: PROTOCOL_VERSION,
             gossip: Some(gossip),
             bind: false,
             id: None,
@@ -158,6 +171,10 @@ pub enum Message {
     Announce(Announce),
     /// 0x08
     Ok(String),
+    /// 0x09: the bencoded KRPC query as received (see [`super::KrpcQuery`]).
+    DhtQuery(Vec<u8>),
+    /// 0x0A: the bencoded KRPC response as received (see [`super::KrpcResponse`]).
+    DhtResponse(Vec<u8>),
     /// 0xFF
     Error(String),
 }
@@ -174,6 +191,8 @@ impl fmt::Debug for Message {
             Self::Publish(p) => f.debug_tuple("Publish").field(p).finish(),
             Self::Announce(a) => f.debug_tuple("Announce").field(a).finish(),
             Self::Ok(t) => f.debug_tuple("Ok").field(t).finish(),
+            Self::DhtQuery(q) => write!(f, "DhtQuery({} bytes)", q.len()),
+            Self::DhtResponse(r) => write!(f, "DhtResponse({} bytes)", r.len()),
             Self::Error(t) => f.debug_tuple("Error").field(t).finish(),
         }
     }
@@ -248,12 +267,7 @@ pub fn validate_peer_address(addr: &str) -> Result<(), String> {
 fn parse_hello(payload: &[u8]) -> Result<Hello, TransportError> {
     const M: &str = "HELLO";
     let obj = json_object(M, payload)?;
-    let v = match obj.get("v") {
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| bad(M, "\"v\" is not a non-negative integer"))?,
-        None => return Err(bad(M, "missing \"v\"")),
-    };
+    let v = hello_version(obj.get("v"));
     let gossip = match obj.get("gossip") {
         None => None,
         Some(Value::Object(g)) => {
@@ -293,6 +307,22 @@ fn parse_hello(payload: &[u8]) -> Result<Hello, TransportError> {
         id,
         sig,
     })
+}
+
+/// The version a HELLO claims, read as the reference reads it (it refuses only `v && v < 5`):
+/// a number, or a string holding one, counts (negative as 0, fractions rounded down, so 4.5 is
+/// below 5); a missing `v`, or one that is not numeric, means [`PROTOCOL_VERSION`].
+fn hello_version(v: Option<&Value>) -> u64 {
+    let number = match v {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    };
+    match number {
+        // `as` saturates: negatives become 0, huge values u64::MAX.
+        Some(f) => f.floor() as u64,
+        None => PROTOCOL_VERSION,
+    }
 }
 
 fn parse_publish(payload: &[u8]) -> Result<Publish, TransportError> {
@@ -382,6 +412,9 @@ impl Message {
             MessageType::Publish => Self::Publish(parse_publish(&payload)?),
             MessageType::Announce => Self::Announce(parse_announce(&payload)?),
             MessageType::Ok => Self::Ok(parse_text("OK", payload)?),
+            // Never refused here: a receiver ignores what it cannot answer.
+            MessageType::DhtQuery => Self::DhtQuery(payload),
+            MessageType::DhtResponse => Self::DhtResponse(payload),
             MessageType::Error => Self::Error(parse_text("ERROR", payload)?),
         })
     }
@@ -397,6 +430,8 @@ impl Message {
             Self::Publish(_) => MessageType::Publish,
             Self::Announce(_) => MessageType::Announce,
             Self::Ok(_) => MessageType::Ok,
+            Self::DhtQuery(_) => MessageType::DhtQuery,
+            Self::DhtResponse(_) => MessageType::DhtResponse,
             Self::Error(_) => MessageType::Error,
         }
     }
@@ -409,7 +444,7 @@ impl Message {
     /// The payload as sent on the wire (borrowed for DATA and text, so a blob is not copied).
     pub fn payload_bytes(&self) -> Cow<'_, [u8]> {
         match self {
-            Self::Data(d) => Cow::Borrowed(d),
+            Self::Data(d) | Self::DhtQuery(d) | Self::DhtResponse(d) => Cow::Borrowed(d),
             Self::Ok(t) | Self::Error(t) => Cow::Borrowed(t.as_bytes()),
             Self::Request(id) | Self::FindPeers(id) => Cow::Owned(id.to_hex().into_bytes()),
             Self::Hello(h) => Cow::Owned(encode_hello(h)),
@@ -520,6 +555,10 @@ mod tests {
             peer_address: "example.org:1234".into(),
         }));
         round_trip(Message::Ok("Published".into()));
+        round_trip(Message::DhtQuery(b"d1:q4:ping1:t2:aa1:y1:qe".to_vec()));
+        // Whatever a DHT_QUERY/DHT_RESPONSE holds, it is a typed message (never refused here).
+        round_trip(Message::DhtQuery(b"\xff not bencode".to_vec()));
+        round_trip(Message::DhtResponse(vec![]));
         round_trip(Message::Error("Not Found".into()));
     }
 
@@ -541,6 +580,43 @@ mod tests {
             panic!("not a hello")
         };
         assert_eq!((h.v, h.bind), (4, true));
+    }
+
+    #[test]
+    fn hello_version_is_read_as_the_reference_reads_it() {
+        let version = |payload: &str| match Message::parse(1, payload.as_bytes().to_vec()) {
+            Ok(Message::Hello(h)) => h.v,
+            other => panic!("{payload}: {other:?}"),
+        };
+        // Missing, null or not numeric: current.
+        for p in [
+            "{}",
+            r#"{"v":null}"#,
+            r#"{"v":"abc"}"#,
+            r#"{"v":""}"#,
+            r#"{"v":true}"#,
+            r#"{"v":{}}"#,
+            r#"{"v":"NaN"}"#,
+            r#"{"x":1,"y":[1,{"z":2}]}"#,
+        ] {
+            assert_eq!(version(p), PROTOCOL_VERSION, "{p}");
+        }
+        for (p, v) in [
+            (r#"{"v":5}"#, 5),
+            (r#"{"v":"5"}"#, 5),
+            (r#"{"v":" 5 "}"#, 5),
+            (r#"{"v":"6"}"#, 6),
+            (r#"{"v":5.0}"#, 5),
+            (r#"{"v":5.7}"#, 5),
+            (r#"{"v":4}"#, 4),
+            (r#"{"v":"4"}"#, 4),
+            (r#"{"v":4.9}"#, 4),
+            (r#"{"v":0}"#, 0),
+            (r#"{"v":-3}"#, 0),
+            (r#"{"v":1e300}"#, u64::MAX),
+        ] {
+            assert_eq!(version(p), v, "{p}");
+        }
     }
 
     #[test]
@@ -590,7 +666,6 @@ mod tests {
         for (t, payload, name) in [
             (1u8, &b"{\"v\":"[..], "HELLO"),
             (1, b"[5]", "HELLO"),
-            (1, b"{\"gossip\":{}}", "HELLO"),
             (1, b"{\"v\":5,\"gossip\":{\"zz\":1}}", "HELLO"),
             (1, b"{\"v\":5,\"id\":\"00\"}", "HELLO"),
             (6, b"{\"k\":1}", "PUBLISH"),
@@ -625,10 +700,12 @@ mod tests {
                 ..
             })
         ));
-        assert!(matches!(
-            Message::parse(9, vec![]),
-            Err(TransportError::UnknownType(9))
-        ));
+        for t in [0x00, 0x0b, 0x42, 0xfe] {
+            assert!(matches!(
+                Message::parse(t, vec![1, 2]),
+                Err(TransportError::UnknownType(u)) if u == t
+            ));
+        }
         assert!(matches!(
             Message::parse(0xff, vec![0xc3]),
             Err(TransportError::NotUtf8("ERROR"))

@@ -5,7 +5,8 @@
 //! the peer's 32 bytes); [`Handshake::into_transport`] is the only way to get a [`Transport`],
 //! which seals and opens frames ([`Sealer`], [`Opener`]) with per-direction nonce counters that
 //! never wrap. [`FrameDecoder`] splits the byte stream and refuses bad lengths before
-//! allocating; [`Message`] is the typed view of the nine message types. Identity binding
+//! allocating; [`Message`] is the typed view of the message types, [`krpc`] the KRPC carried in
+//! DHT_QUERY/DHT_RESPONSE. Identity binding
 //! (5.4) lives on [`SessionInfo`].
 //!
 //! [`stream`] drives the core over tokio TCP sockets.
@@ -14,6 +15,7 @@ mod binding;
 mod error;
 mod frame;
 mod handshake;
+pub mod krpc;
 mod message;
 mod session;
 pub mod stream;
@@ -22,9 +24,10 @@ pub use binding::BIND_CONTEXT;
 pub use error::TransportError;
 pub use frame::{FrameDecoder, LEN_PREFIX, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, MIN_FRAME_LEN, TAG_LEN};
 pub use handshake::{Handshake, Role, SessionInfo, KEY_LEN};
+pub use krpc::{KrpcQuery, KrpcResponse, MAX_KRPC_LEN};
 pub use message::{
     validate_peer_address, Announce, Hello, Message, MessageType, Publish, MAX_ADDRESS_LEN,
-    MAX_PUBLISH_VALUE, MAX_SALT,
+    MAX_PUBLISH_VALUE, MAX_SALT, PROTOCOL_VERSION,
 };
 pub use session::{FrameBuf, Opener, Plaintext, Sealer, Transport};
 pub use stream::{

@@ -1,7 +1,6 @@
 //! The transport state: directional ChaCha20-Poly1305 with per-direction nonce counters.
 
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
+use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, Nonce, Tag};
 use std::fmt;
 
 use super::frame::{FrameDecoder, LEN_PREFIX, MAX_PAYLOAD_LEN, TAG_LEN};
@@ -181,7 +180,7 @@ impl Sealer {
         let body = start + LEN_PREFIX;
         match self
             .cipher
-            .encrypt_in_place_detached(&nonce, b"", &mut out[body..])
+            .encrypt_inout_detached(&nonce, b"", (&mut out[body..]).into())
         {
             Ok(tag) => out.extend_from_slice(&tag),
             Err(_) => {
@@ -211,7 +210,7 @@ impl Sealer {
         let nonce = self.nonce.current()?;
         let tag = self
             .cipher
-            .encrypt_in_place_detached(&nonce, b"", &mut frame.buf[LEN_PREFIX..])
+            .encrypt_inout_detached(&nonce, b"", (&mut frame.buf[LEN_PREFIX..]).into())
             .map_err(|_| TransportError::MessageTooLarge(payload_len))?;
         frame.buf.extend_from_slice(&tag);
         // 1 + payload + tag <= MAX_FRAME_LEN, which fits u32.
@@ -259,9 +258,9 @@ impl Opener {
             let len = u32::try_from(ciphertext.len()).unwrap_or(u32::MAX);
             return Err(TransportError::BadFrameLength(len));
         };
-        let tag = Tag::clone_from_slice(&ciphertext[split..]);
+        let tag = Tag::try_from(&ciphertext[split..]).map_err(|_| TransportError::BadTag)?;
         self.cipher
-            .decrypt_in_place_detached(&nonce, b"", &mut ciphertext[..split], &tag)
+            .decrypt_inout_detached(&nonce, b"", (&mut ciphertext[..split]).into(), &tag)
             .map_err(|_| TransportError::BadTag)?;
         ciphertext.truncate(split);
         self.nonce.increment();

@@ -310,11 +310,19 @@ impl SecureReader {
         }
     }
 
-    /// The next message, `None` at a clean end of stream. Cancel-safe.
+    /// The next message, `None` at a clean end of stream. Messages of a type this library
+    /// does not know are skipped (and logged), never an error (PROTOCOL.md 5.3). Cancel-safe.
     pub async fn recv(&mut self) -> Result<Option<Message>, TransportError> {
-        match self.recv_plaintext().await? {
-            Some(p) => p.into_message().map(Some),
-            None => Ok(None),
+        loop {
+            match self.recv_plaintext().await? {
+                Some(p) => match p.into_message() {
+                    Err(TransportError::UnknownType(t)) => {
+                        tracing::debug!("ignored a message of unknown type 0x{t:02x}");
+                    }
+                    other => return other.map(Some),
+                },
+                None => return Ok(None),
+            }
         }
     }
 
