@@ -143,10 +143,7 @@ fn debug_output_shows_keys_as_hex() {
         size: 1,
         levels: 1,
     });
-    let opts = ConnectOptions {
-        expect_identity: Some(key),
-        ..ConnectOptions::default()
-    };
+    let opts = ConnectOptions::default().expect_identity(Some(key));
     for text in [
         format!("{hello:?}"),
         format!("{pointer:?}"),

@@ -241,13 +241,8 @@ async fn a_manifest_over_64_mib_goes_through_a_two_level_record() {
         .unwrap();
         let publisher = client(&net.bootstrap);
         assert!(publisher.bootstrapped().await);
-        let opts = PutOptions {
-            parts: Some(PartsTarget {
-                store: &store,
-                port: server.local_addr().port(),
-            }),
-            ..PutOptions::default()
-        };
+        let opts =
+            PutOptions::default().parts(Some(PartsTarget::new(&store, server.local_addr().port())));
         eprintln!("created {len} bytes in {:?}", start.elapsed());
         let start = std::time::Instant::now();
         let report = publisher.put_manifest(&id, &m, &opts).await.unwrap();
