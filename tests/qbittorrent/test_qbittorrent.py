@@ -189,7 +189,8 @@ class Testnet:
                 "--listen", "127.0.0.1:0"] + self.bootstrap_args()
         p = self.start(name, argv)
         line = p.wait_line("published seq ", timeout=SYNC_TIMEOUT)
-        return p, int(line.split()[-1])
+        # "published seq N (K of M files unchanged)"
+        return p, int(line.split()[2])
 
     def stop(self):
         for p in reversed(self.processes):
@@ -532,6 +533,8 @@ def main():
     parser.add_argument("--artifacts", required=True)
     parser.add_argument("tests", nargs="*", default=list(TESTS))
     args = parser.parse_args()
+    # Absolute: paths handed to qbittorrent-nox are resolved against its own working folder.
+    args.artifacts = str(Path(args.artifacts).resolve())
     Path(args.artifacts).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="qbt-test-", dir=args.artifacts))
     failed = []
