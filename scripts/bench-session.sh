@@ -8,6 +8,9 @@
 #   scripts/bench-session.sh memory [N]          (d) peak RSS of one session following N channels
 #   scripts/bench-session.sh latency [INTERVAL]  (e) publish -> `synced` time, by polling every
 #                                                    INTERVAL s, and by the publisher's gossip push
+#   scripts/bench-session.sh rate [BYTES_PER_S]   a subscriber with --download-rate: bytes on disk
+#                                                    per second over 10 s of steady transfer
+#   scripts/bench-session.sh lookups [SIZE_MIB]   (b) DHT lookups of one download, per GiB
 #
 # Defaults: 1024 MiB, 100 channels, 30 s. Prints the figures and the load average (the machine
 # may be shared: read the figures with it).
@@ -158,6 +161,34 @@ latency)
     wait_line "^synced seq $seq3\$" "$work/s.out" $((interval * 3)) >/dev/null
     t2=$(date +%s.%N)
     echo "(e) poll path: synced $(echo "$t2 - $t1" | bc) s after 'published seq' (poll interval ${interval} s: expect about half of it on average)"
+    ;;
+rate)
+    limit=${2:-4194304}
+    # Enough for 10 s at the limit after a 4 MiB warm-up, plus a margin.
+    make_files $((limit * 16 / 1048576 + 8))
+    publish 1 >/dev/null
+    subscribe r --download-rate "$limit"
+    # Files land whole (1 MiB each, renamed into place): count bytes in the output folder.
+    bytes() { du -sb "$work/r-out" 2>/dev/null | cut -f1 || echo 0; }
+    for _ in $(seq 600); do
+        (($(bytes) >= 4 * 1048576)) && break
+        sleep 0.1
+    done
+    b0=$(bytes)
+    t0=$(date +%s.%N)
+    sleep 10
+    b1=$(bytes)
+    t1=$(date +%s.%N)
+    echo "rate limit $limit B/s: $(echo "($b1 - $b0) / ($t1 - $t0)" | bc) B/s on disk over $(echo "$t1 - $t0" | bc | cut -c1-5) s ($(echo "scale=1; 100 * ($b1 - $b0) / ($t1 - $t0) / $limit" | bc)% of the limit; goal within 15%)"
+    ;;
+lookups)
+    size=${2:-256}
+    make_files "$size"
+    publish 1 >/dev/null
+    "$bin" download "$pubkey" --out "$work/l-out" --blobs "$work/l-blobs" --bootstrap "$boot" \
+        --json >"$work/l.out"
+    n=$(tail -1 "$work/l.out" | sed -n 's/.*"dht_lookups":\([0-9]*\).*/\1/p')
+    echo "(b) $size MiB downloaded with $n DHT lookup(s): $((n * 1024 / size)) per GiB (goal <= 16)"
     ;;
 *)
     echo "unknown benchmark $what" >&2

@@ -211,7 +211,7 @@ fn a_folder_tree_round_trips_through_ingest_manifest_put_serve_and_download() {
         &port,
         "--bootstrap",
     ];
-    put.push(&boot[0]);
+    put.extend(boot.iter().map(String::as_str));
     let (code, _, err) = run_within(LIMIT, &put);
     assert_eq!(code, 0, "{err}");
 

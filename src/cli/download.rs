@@ -190,6 +190,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
                     "blobs_fetched": report.blobs_fetched,
                     "blobs_present": report.blobs_present,
                     "peers_used": report.peers_used.len(),
+                    "dht_lookups": report.dht_lookups,
                     "bytes_per_second": rate,
                 }),
             )?;
@@ -199,12 +200,13 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
             println!("{}", f.display());
         }
         eprintln!(
-            "done: {} file(s), {} bytes; {} blob(s) fetched, {} already here; {} peer(s) used{}",
+            "done: {} file(s), {} bytes; {} blob(s) fetched, {} already here; {} peer(s) used; {} DHT lookup(s){}",
             report.files.len(),
             report.bytes_total,
             report.blobs_fetched,
             report.blobs_present,
             report.peers_used.len(),
+            report.dht_lookups,
             match rate {
                 Some(r) => format!("; {:.1} MiB/s", r / (1 << 20) as f64),
                 None => String::new(),
