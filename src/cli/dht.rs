@@ -47,8 +47,8 @@ pub struct NodeArgs {
 /// Bootstrap nodes of a client command.
 #[derive(Args)]
 pub struct Bootstrap {
-    /// DHT nodes to bootstrap from (one or more after it, or repeated).
-    #[arg(long, value_name = "HOST:PORT", required = true, num_args = 1..)]
+    /// DHT nodes to bootstrap from (repeat the option for several: the arguments may follow).
+    #[arg(long, value_name = "HOST:PORT", required = true)]
     bootstrap: Vec<String>,
 }
 

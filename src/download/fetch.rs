@@ -85,6 +85,17 @@ impl Sched {
         self.remaining.is_empty()
     }
 
+    /// True when `id` is still wanted and no running peer may have it (none runs, or each
+    /// refused it): only then is a DHT lookup worth its cost.
+    fn needs_lookup(&self, id: &BlobId) -> bool {
+        let refused = self.failed_on.get(id);
+        self.remaining.contains(id)
+            && self
+                .running
+                .iter()
+                .all(|p| refused.is_some_and(|r| r.contains(p)))
+    }
+
     /// True when no running worker can make progress: nothing in flight, and every pending
     /// blob failed on every running peer (or no peer runs).
     fn stuck(&self) -> bool {
@@ -313,6 +324,7 @@ impl Downloader {
         let mut workers: JoinSet<(SocketAddr, WorkerEnd)> = JoinSet::new();
         let mut discovery = self.spawn_discovery(shared, &todo, found_tx.clone());
         let mut rounds = 1;
+        let mut done_at_last_round = shared.lock().progress.blobs_done;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -345,6 +357,13 @@ impl Downloader {
             }
             let discovering = discovery.as_ref().is_some_and(|d| !d.is_finished());
             if stuck && candidates.is_empty() && !discovering {
+                // Only rounds that got nothing count towards giving up: discovery is lazy,
+                // so a swarm of partial holders may take a round per holder.
+                let done = shared.lock().progress.blobs_done;
+                if done > done_at_last_round {
+                    done_at_last_round = done;
+                    rounds = 1;
+                }
                 if rounds >= self.opts.rounds {
                     let s = shared.lock();
                     // Stuck implies a pending blob.
@@ -424,8 +443,11 @@ impl Downloader {
         outcome
     }
 
-    /// Look up the peers of every blob of `ids` in the DHT, a few lookups at a time, skipping
-    /// blobs fetched meanwhile.
+    /// Look up in the DHT the peers of the blobs of `ids` that no known peer can serve, a few
+    /// lookups at a time: before any peer runs, the first blobs (their peers usually hold the
+    /// rest too); after that, only a blob that every running peer has refused. A blob skipped
+    /// here is looked up in a later round if it gets stuck, so a download from peers that hold
+    /// everything costs a handful of lookups, not one per blob.
     fn spawn_discovery(
         &self,
         shared: &Arc<Shared>,
@@ -442,7 +464,7 @@ impl Downloader {
             loop {
                 while lookups.len() < limit {
                     let Some(id) = next.next() else { break };
-                    if !shared.lock().remaining.contains(&id) {
+                    if !shared.lock().needs_lookup(&id) {
                         continue;
                     }
                     let (dht, tx) = (dht.clone(), tx.clone());
@@ -581,5 +603,27 @@ mod tests {
         s.running.insert(b);
         assert!(!s.stuck());
         assert_eq!(s.take(b, 2), vec![id(2), id(3)]);
+    }
+
+    #[test]
+    fn lookups_only_for_blobs_no_running_peer_may_have() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let mut s = Sched {
+            remaining: [id(1), id(2)].into_iter().collect(),
+            ..Sched::default()
+        };
+        // No peer yet: every wanted blob is worth a lookup; a fetched one is not.
+        assert!(s.needs_lookup(&id(1)));
+        assert!(!s.needs_lookup(&id(3)));
+        // A running peer may serve them: no lookup until it refuses.
+        s.running.insert(a);
+        assert!(!s.needs_lookup(&id(1)));
+        s.failed_on.entry(id(1)).or_default().insert(a);
+        assert!(s.needs_lookup(&id(1)));
+        assert!(!s.needs_lookup(&id(2)));
+        // Every running peer must have refused it.
+        s.running.insert(b);
+        assert!(!s.needs_lookup(&id(1)));
     }
 }

@@ -21,7 +21,8 @@ pub struct DownloadOptions {
     pub reply_timeout: Duration,
     /// DHT lookups in flight at once (default 8).
     pub lookup_concurrency: usize,
-    /// Discovery rounds before giving up on blobs no connected peer has (default 3).
+    /// Discovery rounds in a row that fetch nothing before giving up on blobs no connected
+    /// peer has (default 3).
     pub rounds: usize,
     /// Pause before another discovery round (default 1 s).
     pub round_delay: Duration,
