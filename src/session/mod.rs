@@ -211,8 +211,9 @@ impl Session {
         if let Some(t) = config.dht_request_timeout {
             dht_config.request_timeout = t;
         }
-        let dht =
-            DhtClient::start(&dht_config)?.with_part_fetcher(Arc::new(TransportFetcher::default()));
+        let dht = start_dht(&dht_config)
+            .await?
+            .with_part_fetcher(Arc::new(TransportFetcher::default()));
         let dht_port = dht.local_addr().await.port();
 
         let seeding_opts = SeedingOptions {
@@ -224,16 +225,28 @@ impl Session {
             },
             ..SeedingOptions::default()
         };
-        let seeding = Arc::new(
-            Seeding::start(
+        // The same wait for a fixed listen port as for the DHT's (see `start_dht`).
+        let deadline = tokio::time::Instant::now() + BIND_RETRY;
+        let seeding = loop {
+            match Seeding::start(
                 store.clone(),
                 Vec::new(),
                 dht.clone(),
                 config.listen,
                 &seeding_opts,
             )
-            .await?,
-        );
+            .await
+            {
+                Err(NodeError::Peer(crate::peer::PeerError::Bind { source, .. }))
+                    if config.listen.port() != 0
+                        && source.kind() == std::io::ErrorKind::AddrInUse
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                r => break Arc::new(r?),
+            }
+        };
         let listen_port = seeding.local_addr().port();
         let gossip = dht.follow_gossip(seeding.server().subscribe_gossip());
 
@@ -1044,6 +1057,27 @@ async fn sync_update(
     });
     Ok(())
 }
+
+/// Start the DHT node. A fixed port still held by a session that is shutting down (a UI that
+/// turns channels off and on again, reusing its port) is waited for, up to [`BIND_RETRY`].
+async fn start_dht(config: &DhtConfig) -> Result<DhtClient, SessionError> {
+    let deadline = tokio::time::Instant::now() + BIND_RETRY;
+    loop {
+        match DhtClient::start(config) {
+            Err(crate::dht::DhtError::Bind { source, .. })
+                if config.port != 0
+                    && source.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            r => return Ok(r?),
+        }
+    }
+}
+
+/// How long a session waits for its fixed DHT port to be released.
+const BIND_RETRY: Duration = Duration::from_secs(5);
 
 /// Raises its flag when dropped: tells blocking work that its caller has gone.
 #[derive(Default)]
