@@ -5,13 +5,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use common::cli::{lines, run_within, terminate, BIN};
+use common::tree;
 use serde_json::Value;
 
 // Generous: 188 blobs are announced and looked up on a loopback DHT, on a 2-core CI machine.
@@ -43,24 +43,6 @@ fn make_tree(root: &Path) {
         let data: Vec<u8> = (0..len).map(|j| ((i * 31 + j * 7) % 251) as u8).collect();
         std::fs::write(dir.join(format!("f{i:03}.bin")), data).unwrap();
     }
-}
-
-/// Every file under `dir`: `/`-separated relative path -> content.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let name = format!("{prefix}{}", e.file_name().into_string().unwrap());
-            if e.file_type().unwrap().is_dir() {
-                walk(&e.path(), &format!("{name}/"), out);
-            } else {
-                out.insert(name, std::fs::read(e.path()).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, "", &mut out);
-    out
 }
 
 /// A long-running command whose stdout is read line by line; stopped with SIGTERM.

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::cli::{lines, run_within, terminate, BIN};
+use common::tree;
 use rand::Rng;
 
 const LIMIT: Duration = Duration::from_secs(180);
@@ -211,24 +211,6 @@ fn synced(p: &mut Proc, seq: u64) -> usize {
 
 fn inode(p: &Path) -> u64 {
     std::fs::metadata(p).unwrap().ino()
-}
-
-/// Every file under `dir`: `/`-separated relative path -> content.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let name = format!("{prefix}{}", e.file_name().into_string().unwrap());
-            if e.file_type().unwrap().is_dir() {
-                walk(&e.path(), &format!("{name}/"), out);
-            } else {
-                out.insert(name, std::fs::read(e.path()).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, "", &mut out);
-    out
 }
 
 const MIB: usize = 1 << 20;
