@@ -256,8 +256,7 @@ async fn a_manifest_over_64_mib_goes_through_a_two_level_record() {
 
         // The record in the DHT is a two-level pointer.
         let item = publisher
-            .mainline()
-            .get_mutable_most_recent(&id.public_key_bytes(), None)
+            .latest_record(&id.public_key_bytes(), b"")
             .await
             .unwrap();
         match decode_value(item.value()).unwrap() {

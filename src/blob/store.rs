@@ -71,6 +71,28 @@ impl BlobStore {
         self.path_of(id).is_file()
     }
 
+    /// True when the store holds a blob-sized item under `id` (its content is not checked).
+    pub fn holds_blob(&self, id: &BlobId) -> bool {
+        std::fs::metadata(self.path_of(id))
+            .is_ok_and(|m| m.is_file() && m.len() == crate::manifest::BLOB_LEN as u64)
+    }
+
+    /// The item `id` opened for reading, with its length, or `None` when absent (or not a
+    /// regular file): for streaming it out (the blob server) without building paths.
+    pub fn open_item(&self, id: &BlobId) -> Result<Option<(std::fs::File, u64)>, StoreError> {
+        let path = self.path_of(id);
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|source| StoreError::Io { path, source })?;
+        let len = meta.len();
+        Ok(meta.is_file().then_some((file, len)))
+    }
+
     /// The stored bytes of `id`, or `None` when absent. The content is not re-hashed; use
     /// [`BlobStore::get_verified`] where a corrupt file must be caught.
     pub fn get(&self, id: &BlobId) -> Result<Option<Vec<u8>>, StoreError> {

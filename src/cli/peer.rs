@@ -91,7 +91,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         let dht = super::download::dht_client(&args.bootstrap)?;
-        let id = *dht.mainline().info().await.id().as_bytes();
+        let id = dht.node_id().await;
         let dht_addr = dht.local_addr().await;
         // Attached before the line is out: whoever reads it may query at once.
         handle.set_gateway(Some(Arc::new(dht.clone())));

@@ -500,9 +500,31 @@ impl DhtClient {
         }
     }
 
-    /// The underlying `mainline` node.
-    pub fn mainline(&self) -> &AsyncDht {
-        &self.dht
+    /// This node's DHT id.
+    pub async fn node_id(&self) -> [u8; 20] {
+        *self.dht.info().await.id().as_bytes()
+    }
+
+    /// The most recent record the DHT holds now for `(public_key, salt)`, its signature
+    /// checked but its value not decoded (for tools and tests that look at the raw record;
+    /// readers use [`DhtClient::get_manifest`]).
+    pub async fn latest_record(&self, public_key: &[u8; 32], salt: &[u8]) -> Option<MutableRecord> {
+        let item = self
+            .dht
+            .get_mutable_most_recent(public_key, salt_option(salt))
+            .await?;
+        MutableRecord::from_mainline(&item).ok()
+    }
+
+    /// The peers that announced `blob` (one BEP 5 lookup), batch by batch as nodes answer, so
+    /// the first peers need not wait for the slowest node.
+    pub fn blob_peers(
+        &self,
+        blob: &BlobId,
+    ) -> impl futures_lite::Stream<Item = Vec<SocketAddr>> + Send + 'static {
+        self.dht
+            .get_peers(Id::from(blob.info_hash()))
+            .map(|batch| batch.into_iter().map(SocketAddr::V4).collect())
     }
 
     /// The highest sequence seen (and reported) for `(public_key, salt)`.

@@ -37,7 +37,7 @@ impl Gateway for DhtClient {
 
     fn node_id(&self) -> NodeIdFuture {
         let dht = self.clone();
-        Box::pin(async move { Some(*dht.mainline().info().await.id().as_bytes()) })
+        Box::pin(async move { Some(dht.node_id().await) })
     }
 }
 

@@ -21,9 +21,8 @@ mod plan;
 mod rate;
 mod writer;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,7 +34,7 @@ pub use plan::FileJob;
 use crate::blob::{destination, BlobStore, Committed, Replace};
 use crate::dht::DhtClient;
 use crate::manifest::{ReadKey, SignedManifest};
-use fetch::Shared;
+use fetch::{Ctx, Sched};
 use plan::Existing;
 use writer::{FileWriter, Finished};
 
@@ -146,6 +145,14 @@ impl Downloader {
         };
         report.files_unchanged = unchanged;
         let (needed, _) = plan::blobs_of(&todo_jobs);
+        // Which file each blob belongs to (the first that uses it): peers are looked up per
+        // file.
+        let file_of: HashMap<_, _> = todo_jobs
+            .iter()
+            .enumerate()
+            .rev()
+            .flat_map(|(i, j)| j.entry.chunks.iter().map(move |c| (c.blob_id, i)))
+            .collect();
         let (present, absent): (Vec<_>, Vec<_>) =
             needed.iter().copied().partition(|id| self.holds(id));
         let replace = if overwrite {
@@ -186,36 +193,34 @@ impl Downloader {
             blobs_total: order.len(),
             peers_in_use: 0,
         };
-        let shared = Arc::new(Shared::new(
-            progress,
+        let ctx = Arc::new(Ctx::new(
             self.store.clone(),
             writer,
-            sizes,
             self.events.clone(),
             self.opts.rate_limit.map(rate::RateLimit::new),
         ));
-        shared.emit(DownloadEvent::Started(progress));
+        ctx.emit(DownloadEvent::Started(progress));
         for path in &report.files_unchanged {
-            shared.emit(DownloadEvent::FileUnchanged { path: path.clone() });
+            ctx.emit(DownloadEvent::FileUnchanged { path: path.clone() });
         }
-        shared.finished_files(finished);
+        ctx.finished_files(finished);
 
+        let mut sched = Sched::new(progress, sizes);
         if !todo.is_empty() {
             let start = Instant::now();
-            self.fetch_all(&shared, todo).await?;
+            self.fetch_all(&ctx, &mut sched, todo, &file_of).await?;
             report.fetch_time += start.elapsed();
         }
-        for Finished { path, how } in shared.writer.finished()? {
+        for Finished { path, how } in ctx.writer.finished()? {
             if how == Committed::Unchanged {
                 report.files_unchanged.push(path);
             }
         }
-        report.dht_lookups = shared.lookups.load(Ordering::Relaxed);
-        let s = shared.lock();
-        report.blobs_fetched = s.fetched;
-        report.peers_used = s.delivered.iter().map(|(p, n)| (*p, *n)).collect();
+        report.dht_lookups = sched.lookups;
+        report.blobs_fetched = sched.fetched;
+        report.peers_used = sched.delivered.iter().map(|(p, n)| (*p, *n)).collect();
         report.peers_used.sort();
-        report.peers_dropped = s.banned.iter().copied().collect();
+        report.peers_dropped = sched.banned.iter().copied().collect();
         report.peers_dropped.sort();
         Ok(report)
     }

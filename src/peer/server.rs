@@ -711,19 +711,15 @@ enum Reply {
 /// Read blob `id` from the store folder into a DATA frame, or `None` when the store does not
 /// hold it (or holds something too large to be a blob, which is never read into memory).
 fn read_blob_frame(store: &BlobStore, id: &BlobId) -> std::io::Result<Option<FrameBuf>> {
-    // The path comes from a parsed BlobId: it cannot leave the store folder.
-    let mut file = match std::fs::File::open(store.path_of(id)) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let Some((mut file, len)) = store.open_item(id).map_err(std::io::Error::other)? else {
+        return Ok(None);
     };
-    let meta = file.metadata()?;
     let max = MAX_PAYLOAD_LEN as u64;
-    if !meta.is_file() || meta.len() > max {
-        tracing::warn!("blob {id}: {} bytes, not servable", meta.len());
+    if len > max {
+        tracing::warn!("blob {id}: {len} bytes, not servable");
         return Ok(None);
     }
-    let mut frame = FrameBuf::new(MessageType::Data as u8, meta.len() as usize);
+    let mut frame = FrameBuf::new(MessageType::Data as u8, len as usize);
     // One byte past the limit detects a file that grew since the size check.
     frame
         .read_payload_from(&mut file, max + 1)
