@@ -21,7 +21,8 @@ pub struct ProgressView {
     bar: Option<ProgressBar>,
     // Last tenth of the total printed in plain mode.
     last_tenth: AtomicUsize,
-    // The bar was cleared: the next update starts it again (a subscription's next version).
+    // No bar on the screen (none yet, or cleared): the next update starts one (a
+    // subscription's next version), and lines go straight to stderr.
     cleared: AtomicBool,
     json: bool,
 }
@@ -41,7 +42,7 @@ impl ProgressView {
         Arc::new(Self {
             bar,
             last_tenth: AtomicUsize::new(0),
-            cleared: AtomicBool::new(false),
+            cleared: AtomicBool::new(true),
             json,
         })
     }
@@ -55,8 +56,10 @@ impl ProgressView {
     /// A line on stderr, above the bar when one is shown.
     pub fn line(&self, text: String) {
         match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            // Not through a cleared bar: it would leave the cursor at the end of the line, and
+            // the next stdout line (`synced seq N`) would follow on it.
+            Some(bar) if !self.cleared.load(Ordering::Relaxed) => bar.println(text),
+            _ => eprintln!("{text}"),
         }
     }
 
@@ -65,7 +68,9 @@ impl ProgressView {
         match &self.bar {
             Some(bar) => {
                 if self.cleared.swap(false, Ordering::Relaxed) {
-                    // Elapsed time and ETA start again with this transfer.
+                    // Elapsed time and ETA start again with this transfer. The length first
+                    // (not drawn while cleared): the reset draws the bar.
+                    bar.set_length(p.bytes_total);
                     bar.reset();
                 }
                 bar.set_length(p.bytes_total);
