@@ -4,12 +4,13 @@
 mod common;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use megatorrent::identity::Identity;
 use megatorrent::session::{
-    ChannelRef, PublishSettings, Session, SessionConfig, SessionEvent, SubscriptionSettings,
-    SyncState,
+    ChannelRef, PublishSettings, PublishStage, PublishStageFn, Session, SessionConfig,
+    SessionEvent, SubscriptionSettings, SyncState,
 };
 use tokio::sync::broadcast::Receiver;
 
@@ -39,6 +40,13 @@ async fn next_synced(events: &mut Receiver<SessionEvent>) -> (u64, usize) {
     })
     .await
     .expect("no Synced event in time")
+}
+
+/// A stage callback that records the stages, and what it recorded.
+fn recorder() -> (PublishStageFn, Arc<Mutex<Vec<PublishStage>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = seen.clone();
+    (Arc::new(move |s| into.lock().unwrap().push(s)), seen)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,14 +110,27 @@ async fn subscribe_sync_push_and_unsubscribe() {
 
     // A new version: the push reaches the subscriber's server, whose hint wakes the poll.
     std::fs::write(src.join("one.txt"), b"one, revised").unwrap();
+    let (stages, seen) = recorder();
     let second = publisher
         .publish(
             &identity,
             std::slice::from_ref(&src),
-            PublishSettings::new().salt("docs"),
+            PublishSettings::new().salt("docs").stages(Some(stages)),
         )
         .await
         .unwrap();
+    // The stages after the ingest, with a true count: only the revised file's blob is new
+    // to this session (two.txt's was announced by the first publish).
+    assert_eq!(second.blobs_new, 1);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            PublishStage::Sequence,
+            PublishStage::Announcing { done: 0, total: 1 },
+            PublishStage::Announcing { done: 1, total: 1 },
+            PublishStage::Putting,
+        ]
+    );
     assert!(second.sequence > first.sequence);
     assert_eq!((second.files_total, second.files_unchanged), (2, 1));
     let (seq, fetched) = next_synced(&mut events).await;

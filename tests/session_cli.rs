@@ -228,11 +228,36 @@ fn follow_three_versions_incrementally_then_swarm() {
     std::fs::create_dir(src.join("docs")).unwrap();
     std::fs::write(src.join("docs/readme.txt"), b"read me").unwrap(); // 1 blob
 
-    let (p1, seq1, unchanged, total) = net.publish(&src);
+    let (mut p1, seq1, unchanged, total) = net.publish(&src);
     assert_eq!((unchanged, total), (0, 3));
+    // After the ingest, the announces are counted and the put is said (plain lines: stderr
+    // is not a terminal).
+    let announced = p1.wait_err("announcing blobs 100% (");
+    let count = announced.trim_start_matches("announcing blobs 100% (");
+    let (done, of) = count.trim_end_matches(')').split_once(" of ").unwrap();
+    assert_eq!(done, of, "{announced}");
+    assert!(
+        (1..=6).contains(&done.parse::<usize>().unwrap()),
+        "{announced}"
+    );
+    p1.wait_err("putting channel item");
+    let at = |p: &Proc, needle: &str| p.err_seen.iter().position(|l| l.starts_with(needle));
+    assert!(at(&p1, "ingest 100%") < at(&p1, "announcing blobs 100%"));
+    assert!(at(&p1, "announcing blobs 100%") < at(&p1, "putting channel item"));
     let mut a = net.subscribe("a", &[]);
     let mut local = net.subscribe("local", &[]);
     assert_eq!(synced(&mut a, seq1), 6);
+    // A progress line per tenth reached while the six blobs came, 100 % last.
+    let shown: Vec<&String> = a
+        .err_seen
+        .iter()
+        .filter(|l| l.starts_with("progress "))
+        .collect();
+    assert!(shown.len() >= 2, "{:?}", a.err_seen);
+    assert!(
+        shown[shown.len() - 1].starts_with("progress 100% ("),
+        "{shown:?}"
+    );
     synced(&mut local, seq1);
     let a_out = net.path("a-out");
     assert_eq!(tree(&a_out), tree(&src));
@@ -296,7 +321,7 @@ fn follow_three_versions_incrementally_then_swarm() {
     assert_eq!(synced(&mut b, seq3), 3);
     assert_eq!(tree(&net.path("b-out")), tree(&src));
     assert_eq!(b.stop(), 0);
-    // Each version was synced once.
+    // Each version was synced once, its progress counted from 0 again.
     a.drain_err();
     for seq in [seq1, seq2, seq3] {
         let n = a
@@ -306,6 +331,12 @@ fn follow_three_versions_incrementally_then_swarm() {
             .count();
         assert_eq!(n, 1, "seq {seq} synced {n} times: {:?}", a.err_seen);
     }
+    let full = a
+        .err_seen
+        .iter()
+        .filter(|l| l.starts_with("progress 100% ("))
+        .count();
+    assert_eq!(full, 3, "{:?}", a.err_seen);
     assert_eq!(a.stop(), 0);
 }
 

@@ -3,20 +3,27 @@
 //! `--json`, download events as JSON lines on stdout instead.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use megatorrent::node::{DownloadEvent, EventFn, Progress};
+use megatorrent::session::{PublishStage, PublishStageFn};
 use serde_json::json;
 
 use super::json;
 
-/// Shows download events on stderr.
+/// Shows download events on stderr (`download`), or the download of each version a
+/// subscription syncs (`subscribe`, through [`ProgressView::update`] and
+/// [`ProgressView::finish`]).
 pub struct ProgressView {
     bar: Option<ProgressBar>,
     // Last tenth of the total printed in plain mode.
     last_tenth: AtomicUsize,
+    // No bar on the screen (none yet, or cleared): the next update starts one (a
+    // subscription's next version), and lines go straight to stderr.
+    cleared: AtomicBool,
     json: bool,
 }
 
@@ -35,6 +42,7 @@ impl ProgressView {
         Arc::new(Self {
             bar,
             last_tenth: AtomicUsize::new(0),
+            cleared: AtomicBool::new(true),
             json,
         })
     }
@@ -45,16 +53,26 @@ impl ProgressView {
         Arc::new(move |e: &DownloadEvent| view.show(e))
     }
 
-    fn line(&self, text: String) {
+    /// A line on stderr, above the bar when one is shown.
+    pub fn line(&self, text: String) {
         match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            // Not through a cleared bar: it would leave the cursor at the end of the line, and
+            // the next stdout line (`synced seq N`) would follow on it.
+            Some(bar) if !self.cleared.load(Ordering::Relaxed) => bar.println(text),
+            _ => eprintln!("{text}"),
         }
     }
 
-    fn update(&self, p: &Progress) {
+    /// Show `p`: move the bar, or print a plain line when a new tenth of the blobs is done.
+    pub fn update(&self, p: &Progress) {
         match &self.bar {
             Some(bar) => {
+                if self.cleared.swap(false, Ordering::Relaxed) {
+                    // Elapsed time and ETA start again with this transfer. The length first
+                    // (not drawn while cleared): the reset draws the bar.
+                    bar.set_length(p.bytes_total);
+                    bar.reset();
+                }
                 bar.set_length(p.bytes_total);
                 bar.set_position(p.bytes_done);
                 bar.set_message(format!(
@@ -104,11 +122,14 @@ impl ProgressView {
         }
     }
 
-    /// Remove the bar.
+    /// Remove the bar. A later [`ProgressView::update`] starts a new one (and plain lines
+    /// count tenths from 0 again).
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        self.last_tenth.store(0, Ordering::Relaxed);
+        self.cleared.store(true, Ordering::Relaxed);
     }
 }
 
@@ -198,16 +219,32 @@ impl ByteProgress {
         let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
         match &self.bar {
             Some(bar) => bar.inc(n),
-            None if !self.quiet => {
-                let tenth = (done.saturating_mul(10))
-                    .checked_div(self.total)
-                    .unwrap_or(10)
-                    .min(10) as usize;
-                if self.last_tenth.fetch_max(tenth, Ordering::Relaxed) < tenth {
-                    eprintln!("{} {}% ({} of {})", self.what, tenth * 10, done, self.total);
-                }
-            }
-            None => {}
+            None => self.plain(done),
+        }
+    }
+
+    /// `done` units done in all (reports that count rather than add: never goes back).
+    pub fn set(&self, done: u64) {
+        if self.done.fetch_max(done, Ordering::Relaxed) >= done {
+            return;
+        }
+        match &self.bar {
+            Some(bar) => bar.set_position(done),
+            None => self.plain(done),
+        }
+    }
+
+    /// A plain line when `done` reaches a new tenth of the total.
+    fn plain(&self, done: u64) {
+        if self.quiet {
+            return;
+        }
+        let tenth = (done.saturating_mul(10))
+            .checked_div(self.total)
+            .unwrap_or(10)
+            .min(10) as usize;
+        if self.last_tenth.fetch_max(tenth, Ordering::Relaxed) < tenth {
+            eprintln!("{} {}% ({} of {})", self.what, tenth * 10, done, self.total);
         }
     }
 
@@ -216,5 +253,123 @@ impl ByteProgress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Work of unknown length (a DHT put): a spinner with `what` and the time spent on a
+/// terminal, `what` once on a line otherwise. Cleared when dropped.
+pub struct Spinner {
+    bar: Option<ProgressBar>,
+}
+
+impl Spinner {
+    /// Start showing `what`; `quiet` shows nothing (for `--json`).
+    pub fn new(what: &str, quiet: bool) -> Self {
+        if quiet {
+            return Self { bar: None };
+        }
+        if !std::io::stderr().is_terminal() {
+            eprintln!("{what}");
+            return Self { bar: None };
+        }
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]") {
+            bar.set_style(style);
+        }
+        bar.set_message(what.to_owned());
+        // It must turn while nothing reports: the put gives no news until it ends.
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Self { bar: Some(bar) }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Shows the stages of a publish after its ingest ([`PublishStage`]): a spinner while the
+/// sequence is looked up and while the record is put, a count of the blobs announced (with an
+/// ETA on a terminal) in between. One thing at a time: each stage clears the previous one.
+pub struct StageView {
+    shown: Mutex<Shown>,
+    quiet: bool,
+}
+
+enum Shown {
+    Nothing,
+    // Held only to be dropped (which clears it).
+    Spinner { _spinning: Spinner },
+    Count(ByteProgress),
+}
+
+impl StageView {
+    /// `quiet` shows nothing (for `--json`).
+    pub fn new(quiet: bool) -> Arc<Self> {
+        Arc::new(Self {
+            shown: Mutex::new(Shown::Nothing),
+            quiet,
+        })
+    }
+
+    /// The callback to hand to the publish; `first` runs before each stage is shown (to clear
+    /// what the ingest showed).
+    pub fn stage_fn(self: &Arc<Self>, first: impl Fn() + Send + Sync + 'static) -> PublishStageFn {
+        let view = self.clone();
+        Arc::new(move |stage| {
+            first();
+            view.show(stage);
+        })
+    }
+
+    fn show(&self, stage: PublishStage) {
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        match stage {
+            PublishStage::Sequence => {
+                shown.clear();
+                *shown = Shown::Spinner {
+                    _spinning: Spinner::new("looking up the channel's sequence", self.quiet),
+                };
+            }
+            PublishStage::Announcing { done, total } => {
+                if !matches!(*shown, Shown::Count(_)) {
+                    shown.clear();
+                    *shown = Shown::Count(ByteProgress::new(
+                        "announcing blobs",
+                        total as u64,
+                        false,
+                        self.quiet,
+                    ));
+                }
+                if let Shown::Count(p) = &*shown {
+                    p.set(done as u64);
+                }
+            }
+            PublishStage::Putting => {
+                shown.clear();
+                *shown = Shown::Spinner {
+                    _spinning: Spinner::new("putting channel item", self.quiet),
+                };
+            }
+            _ => {}
+        }
+    }
+
+    /// Clear what is shown (the publish ended, failed or was interrupted).
+    pub fn finish(&self) {
+        self.shown.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+impl Shown {
+    fn clear(&mut self) {
+        if let Shown::Count(p) = self {
+            p.finish();
+        }
+        // A spinner clears itself when dropped.
+        *self = Shown::Nothing;
     }
 }

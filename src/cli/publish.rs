@@ -17,7 +17,7 @@ use super::dht::StopSignals;
 use super::download::{runtime, ChannelArgs};
 use super::interrupt::interrupted;
 use super::json::{self, JsonFlag};
-use super::progress::ByteProgress;
+use super::progress::{ByteProgress, StageView};
 use super::subscribe::session_config;
 
 /// The state folder inside the blob folder when `--state` is not given (the blob server
@@ -118,21 +118,27 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
         };
         let progress = ByteProgress::new("ingest", total, true, as_json);
         let seen = progress.clone();
+        // After the ingest: the sequence lookup, the announces and the put (long on a slow DHT).
+        let stages = StageView::new(as_json);
+        let ingested = progress.clone();
         let settings = PublishSettings::new()
             .salt(args.channel.salt.clone().unwrap_or_default())
             .read_key(key)
             .identity_file(Some(args.identity.clone()))
-            .progress(Some(Arc::new(move |n| seen.inc(n))));
+            .progress(Some(Arc::new(move |n| seen.inc(n))))
+            .stages(Some(stages.stage_fn(move || ingested.finish())));
         let outcome = tokio::select! {
             r = session.publish(&identity, &args.files, settings) => r,
             // Dropping the publish stops its ingest, which removes the blobs it stored.
             _ = stop.wait() => {
                 progress.finish();
+                stages.finish();
                 session.shutdown().await;
                 return Ok(interrupted());
             }
         };
         progress.finish();
+        stages.finish();
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => {

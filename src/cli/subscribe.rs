@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use megatorrent::dht::TransportFetcher;
+use megatorrent::node::Progress;
 use megatorrent::session::{
     entry_path, ChannelRef, Session, SessionConfig, SessionError, SessionEvent,
     SubscriptionSettings,
@@ -19,6 +20,7 @@ use megatorrent::session::{
 use super::dht::StopSignals;
 use super::download::{all_loopback, dht_client, runtime, LOOPBACK_TIMEOUT};
 use super::keys::ReadKeyArgs;
+use super::progress::ProgressView;
 
 /// Follow a channel: sync its current version into a folder, then every new one; seed what
 /// is held. Runs until SIGINT/SIGTERM.
@@ -165,45 +167,88 @@ pub fn run_subscribe(args: SubscribeArgs) -> anyhow::Result<ExitCode> {
             writeln!(stdout, "listening {addr}")?;
             stdout.flush()?;
         }
-        loop {
+        // The download of each version of this channel (a resumed --state may hold others).
+        let view = ProgressView::new(false);
+        let ours = |c: &ChannelRef| c.public_key == channel.public_key && c.salt == channel.salt;
+        let outcome = loop {
             tokio::select! {
-                _ = stop.wait() => break,
+                _ = stop.wait() => break Ok(()),
                 event = events.recv() => match event {
-                    Ok(e) => report(&e)?,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        eprintln!("warning: {n} event(s) not shown (output too slow)");
+                    Ok(e) => {
+                        if let Err(e) = report(&e, &view, ours) {
+                            break Err(e);
+                        }
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        view.line(format!("warning: {n} event(s) not shown (output too slow)"));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break Ok(()),
                 },
             }
-        }
+        };
+        view.finish();
         session.shutdown().await;
-        Ok(ExitCode::SUCCESS)
+        outcome.map(|()| ExitCode::SUCCESS)
     })
 }
 
-fn report(event: &SessionEvent) -> anyhow::Result<()> {
+/// Show `event`: lines on stderr (above the bar), `synced seq N` on stdout, the bar (or a
+/// plain line every 10 %) while a version of the channel `ours` accepts downloads.
+fn report(
+    event: &SessionEvent,
+    view: &ProgressView,
+    ours: impl Fn(&ChannelRef) -> bool,
+) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     match event {
-        SessionEvent::NewVersion { sequence, .. } => eprintln!("found seq {sequence}"),
+        SessionEvent::NewVersion { sequence, .. } => view.line(format!("found seq {sequence}")),
+        // A sync that failed and starts again counts from 0 again.
+        SessionEvent::SyncStarted { channel, .. } if ours(channel) => view.finish(),
+        SessionEvent::Progress {
+            channel,
+            bytes_done,
+            bytes_total,
+            blobs_done,
+            blobs_total,
+            peers,
+            ..
+        } if ours(channel) => view.update(&Progress {
+            bytes_done: *bytes_done,
+            bytes_total: *bytes_total,
+            blobs_done: *blobs_done,
+            blobs_total: *blobs_total,
+            peers_in_use: *peers,
+        }),
         SessionEvent::Synced {
+            channel,
             sequence,
             blobs_fetched,
             blobs_present,
             files_unchanged,
-            ..
         } => {
-            eprintln!(
+            if ours(channel) {
+                // Cleared before stdout is written: the bar is drawn on the same terminal.
+                view.finish();
+            }
+            view.line(format!(
                 "seq {sequence}: {blobs_fetched} blob(s) fetched, {blobs_present} already here, {files_unchanged} file(s) unchanged"
-            );
+            ));
             writeln!(stdout, "synced seq {sequence}")?;
             stdout.flush()?;
         }
-        SessionEvent::FileCompleted { path, .. } => eprintln!("wrote {path}"),
-        SessionEvent::LocalChangeKept { path, .. } => {
-            eprintln!("kept local change: {path} (the channel's version was not written)")
+        SessionEvent::FileCompleted { path, .. } => view.line(format!("wrote {path}")),
+        SessionEvent::LocalChangeKept { path, .. } => view.line(format!(
+            "kept local change: {path} (the channel's version was not written)"
+        )),
+        SessionEvent::Error {
+            channel, message, ..
+        } => {
+            if channel.as_ref().is_some_and(&ours) {
+                // The sync stopped; it is tried again later.
+                view.finish();
+            }
+            view.line(format!("warning: {message} (retrying)"));
         }
-        SessionEvent::Error { message, .. } => eprintln!("warning: {message} (retrying)"),
         _ => {}
     }
     Ok(())

@@ -19,6 +19,6 @@ pub use crate::download::{
 pub use error::NodeError;
 pub use publisher::{
     entry_blobs, ingest_files, next_sequence, publish_entries, publish_files, put_version,
-    sequence_above, ChannelVersion, PublishOptions, Published, Republisher, Seeding,
-    SeedingOptions,
+    sequence_above, AnnounceProgress, ChannelVersion, PublishOptions, Published, Republisher,
+    Seeding, SeedingOptions,
 };

@@ -92,7 +92,7 @@ impl Seeding {
         opts: &SeedingOptions,
     ) -> Result<Self, NodeError> {
         let port = server.local_addr().port();
-        if let Err(e) = announce_all(&dht, &ids, port, opts.announce_concurrency).await {
+        if let Err(e) = announce_all(&dht, &ids, port, opts.announce_concurrency, None).await {
             server.shutdown().await;
             return Err(e);
         }
@@ -110,7 +110,7 @@ impl Seeding {
                         .lock()
                         .map(|v| v.iter().copied().collect())
                         .unwrap_or_default();
-                    match announce_all(&dht, &now, port, conc).await {
+                    match announce_all(&dht, &now, port, conc, None).await {
                         Ok(()) => {
                             rounds.fetch_add(1, Ordering::Relaxed);
                         }
@@ -135,12 +135,23 @@ impl Seeding {
     /// now on (they must be in the served store). Returns how many were new; fails only when
     /// every new announce failed.
     pub async fn announce(&self, ids: &[BlobId]) -> Result<usize, NodeError> {
+        self.announce_reporting(ids, None).await
+    }
+
+    /// [`Seeding::announce`], calling `progress(done, total)` once before the first announce
+    /// and after each one finishes (succeeded or failed), `total` being the new ids; not
+    /// called when none is new.
+    pub async fn announce_reporting(
+        &self,
+        ids: &[BlobId],
+        progress: Option<&AnnounceProgress>,
+    ) -> Result<usize, NodeError> {
         let new: Vec<BlobId> = match self.ids.lock() {
             Ok(mut held) => ids.iter().copied().filter(|id| held.insert(*id)).collect(),
             Err(_) => Vec::new(),
         };
         let port = self.server.local_addr().port();
-        announce_all(&self.dht, &new, port, self.concurrency).await?;
+        announce_all(&self.dht, &new, port, self.concurrency, progress).await?;
         Ok(new.len())
     }
 
@@ -187,6 +198,9 @@ fn periodic(interval: Duration) -> tokio::time::Interval {
     ticker
 }
 
+/// Progress of announcing blobs: `(done, total)`, see [`Seeding::announce_reporting`].
+pub type AnnounceProgress = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
 /// Announce every id at `port`, `conc` at a time. Succeeds when at least one announce did
 /// (or there was nothing to announce); else returns the first failure.
 async fn announce_all(
@@ -194,11 +208,20 @@ async fn announce_all(
     ids: &[BlobId],
     port: u16,
     conc: usize,
+    progress: Option<&AnnounceProgress>,
 ) -> Result<(), NodeError> {
     let mut set = JoinSet::new();
     let mut next = ids.iter().copied();
     let mut ok = 0usize;
     let mut first_err: Option<DhtError> = None;
+    let report = |done: usize| {
+        if let (Some(p), false) = (progress, ids.is_empty()) {
+            p(done, ids.len());
+        }
+    };
+    // Before the first answer, which may take seconds: the total is known now.
+    report(0);
+    let mut done = 0usize;
     loop {
         while set.len() < conc.max(1) {
             let Some(id) = next.next() else { break };
@@ -214,6 +237,8 @@ async fn announce_all(
             Some(Err(e)) => return Err(e.into()),
             None => break,
         }
+        done += 1;
+        report(done);
     }
     match first_err {
         Some(e) if ok == 0 => Err(e.into()),

@@ -35,9 +35,9 @@ pub use channel::{ChannelId, ChannelRef, ChannelRefError, LINK_SCHEME};
 pub use files::{collect as collect_files, SourceFile};
 pub use sync::entry_path;
 pub use types::{
-    ChannelFile, ErrorKind, PublishOutcome, PublishSettings, PublishedStatus, RemovedFiles,
-    SessionConfig, SessionError, SessionEvent, SessionStatus, SubscriptionSettings,
-    SubscriptionStatus, SyncState,
+    ChannelFile, ErrorKind, PublishOutcome, PublishSettings, PublishStage, PublishStageFn,
+    PublishedStatus, RemovedFiles, SessionConfig, SessionError, SessionEvent, SessionStatus,
+    SubscriptionSettings, SubscriptionStatus, SyncState,
 };
 
 use std::collections::HashMap;
@@ -60,8 +60,8 @@ use crate::id::BlobId;
 use crate::identity::Identity;
 use crate::manifest::ReadKey;
 use crate::node::{
-    entry_blobs, next_sequence, put_version, ChannelVersion, NodeError, Republisher, Seeding,
-    SeedingOptions,
+    entry_blobs, next_sequence, put_version, AnnounceProgress, ChannelVersion, NodeError,
+    Republisher, Seeding, SeedingOptions,
 };
 use crate::peer::ServerConfig;
 
@@ -92,6 +92,7 @@ impl std::fmt::Debug for Session {
 type AnnounceReq = (
     Vec<BlobId>,
     Option<oneshot::Sender<Result<usize, NodeError>>>,
+    Option<AnnounceProgress>,
 );
 
 /// What the per-channel tasks share with the session.
@@ -164,11 +165,16 @@ impl Ctx {
         Ok(())
     }
 
-    /// Announce `ids` (those not announced yet), waiting for it.
-    async fn announce(&self, ids: Vec<BlobId>) -> Result<usize, SessionError> {
+    /// Announce `ids` (those not announced yet), waiting for it; `progress` as in
+    /// [`Seeding::announce_reporting`].
+    async fn announce(
+        &self,
+        ids: Vec<BlobId>,
+        progress: Option<AnnounceProgress>,
+    ) -> Result<usize, SessionError> {
         let (tx, rx) = oneshot::channel();
         self.announce
-            .send((ids, Some(tx)))
+            .send((ids, Some(tx), progress))
             .map_err(|_| SessionError::Stopped)?;
         Ok(rx.await.map_err(|_| SessionError::Stopped)??)
     }
@@ -254,8 +260,8 @@ impl Session {
         let announcer = {
             let seeding = seeding.clone();
             tokio::spawn(async move {
-                while let Some((ids, reply)) = announce_rx.recv().await {
-                    let r = seeding.announce(&ids).await;
+                while let Some((ids, reply, progress)) = announce_rx.recv().await {
+                    let r = seeding.announce_reporting(&ids, progress.as_ref()).await;
                     if let Err(e) = &r {
                         tracing::debug!(error = %e, "announce failed");
                     }
@@ -281,7 +287,7 @@ impl Session {
             let (store, tx) = (store.clone(), ctx.announce.clone());
             tokio::spawn(async move {
                 if let Ok(Ok(ids)) = tokio::task::spawn_blocking(move || store.list()).await {
-                    let _ = tx.send((ids, None));
+                    let _ = tx.send((ids, None, None));
                 }
             })
         };
@@ -499,7 +505,13 @@ impl Session {
             })
             .await??
         };
+        let stage = |s: PublishStage| {
+            if let Some(f) = &settings.stages {
+                f(s);
+            }
+        };
         let salt = settings.salt.as_bytes();
+        stage(PublishStage::Sequence);
         let sequence = next_sequence(
             &public_key,
             salt,
@@ -508,7 +520,11 @@ impl Session {
         )
         .await;
         // Blobs first, so the record never points at something nobody serves.
-        ctx.announce(entry_blobs(&prepared.entries)).await?;
+        let announced = settings.stages.clone().map(|f| -> AnnounceProgress {
+            Arc::new(move |done, total| f(PublishStage::Announcing { done, total }))
+        });
+        ctx.announce(entry_blobs(&prepared.entries), announced)
+            .await?;
         let title = if settings.title.is_empty() {
             "files".to_owned()
         } else {
@@ -521,6 +537,7 @@ impl Session {
             sequence,
         };
         let files_total = prepared.entries.len();
+        stage(PublishStage::Putting);
         let (manifest, report) = put_version(
             identity,
             prepared.entries,
@@ -531,7 +548,7 @@ impl Session {
         )
         .await?;
         if !report.parts.is_empty() {
-            ctx.announce(report.parts.clone()).await?;
+            ctx.announce(report.parts.clone(), None).await?;
         }
         {
             let mut state = lock(&ctx.state);
@@ -818,7 +835,7 @@ async fn seed_manifest_parts(
         parts.iter().try_for_each(|(id, part)| store.put(id, part))
     })
     .await??;
-    let _ = ctx.announce.send((ids, None));
+    let _ = ctx.announce.send((ids, None, None));
     Ok(())
 }
 
@@ -1029,7 +1046,7 @@ async fn sync_update(
         live: live.clone(),
         // Partial versions are seeded too: each verified blob is announced as it arrives.
         on_blob: Arc::new(move |id| {
-            let _ = announce.send((vec![id], None));
+            let _ = announce.send((vec![id], None, None));
         }),
     };
     let outcome =
@@ -1046,7 +1063,7 @@ async fn sync_update(
         .values()
         .flat_map(|e| e.chunks.iter().map(|c| c.blob_id))
         .collect();
-    let _ = ctx.announce.send((all, None));
+    let _ = ctx.announce.send((all, None, None));
     set_status(status, SyncState::Synced, None);
     ctx.emit(SessionEvent::Synced {
         channel: channel.clone(),

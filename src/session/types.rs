@@ -276,10 +276,35 @@ pub struct PublishSettings {
     /// Called with the number of bytes read each time the ingest of changed files advances
     /// (on a blocking thread: keep it short).
     pub progress: Option<IngestProgress>,
+    /// Called as the publish moves through its stages after the ingest (on a session task:
+    /// keep it short).
+    pub stages: Option<PublishStageFn>,
 }
 
 /// A publish's ingest progress callback (bytes read since the last call).
 pub type IngestProgress = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// A publish's stage callback, see [`PublishSettings::stages`].
+pub type PublishStageFn = Arc<dyn Fn(PublishStage) + Send + Sync>;
+
+/// Where a publish is after its ingest, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishStage {
+    /// Looking up the sequence the DHT holds now, to publish above it.
+    Sequence,
+    /// Announcing (BEP 5) the version's blobs this session has not announced yet: `done` of
+    /// `total` announces finished (succeeded or failed). Reported with `done` 0 first, then
+    /// after each one; not at all when every blob was announced already.
+    Announcing {
+        /// Announces finished.
+        done: usize,
+        /// Blobs to announce.
+        total: usize,
+    },
+    /// Putting the channel's record (BEP 44), with its parts when the manifest is large.
+    Putting,
+}
 
 impl std::fmt::Debug for PublishSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -289,6 +314,7 @@ impl std::fmt::Debug for PublishSettings {
             .field("read_key", &self.read_key.as_ref().map(|_| "<redacted>"))
             .field("identity_file", &self.identity_file)
             .field("progress", &self.progress.is_some())
+            .field("stages", &self.stages.is_some())
             .finish()
     }
 }
@@ -324,6 +350,11 @@ impl PublishSettings {
     /// Ingest progress callback.
     pub fn progress(mut self, f: Option<IngestProgress>) -> Self {
         self.progress = f;
+        self
+    }
+    /// Stage callback (announcing, putting).
+    pub fn stages(mut self, f: Option<PublishStageFn>) -> Self {
+        self.stages = f;
         self
     }
 }
