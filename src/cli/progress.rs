@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use megatorrent::node::{DownloadEvent, EventFn, Progress};
@@ -24,6 +24,8 @@ pub struct ProgressView {
     // No bar on the screen (none yet, or cleared): the next update starts one (a
     // subscription's next version), and lines go straight to stderr.
     cleared: AtomicBool,
+    // ETA of plain lines.
+    eta: Eta,
     json: bool,
 }
 
@@ -43,6 +45,7 @@ impl ProgressView {
             bar,
             last_tenth: AtomicUsize::new(0),
             cleared: AtomicBool::new(true),
+            eta: Eta::default(),
             json,
         })
     }
@@ -84,14 +87,18 @@ impl ProgressView {
                 let tenth = (p.blobs_done * 10).checked_div(p.blobs_total).unwrap_or(10);
                 if self.last_tenth.fetch_max(tenth, Ordering::Relaxed) < tenth {
                     eprintln!(
-                        "progress {}% ({} of {} bytes, blobs {}/{}, peers {})",
+                        "progress {}% ({} of {} bytes, blobs {}/{}, peers {}{})",
                         tenth * 10,
                         p.bytes_done,
                         p.bytes_total,
                         p.blobs_done,
                         p.blobs_total,
-                        p.peers_in_use
+                        p.peers_in_use,
+                        eta_suffix(self.eta.left(p.bytes_done, p.bytes_total))
                     );
+                } else {
+                    // Starts the clock at the first report (what was already here excluded).
+                    self.eta.left(p.bytes_done, p.bytes_total);
                 }
             }
         }
@@ -130,6 +137,7 @@ impl ProgressView {
         }
         self.last_tenth.store(0, Ordering::Relaxed);
         self.cleared.store(true, Ordering::Relaxed);
+        self.eta.reset();
     }
 }
 
@@ -184,6 +192,7 @@ pub struct ByteProgress {
     total: u64,
     done: Arc<AtomicU64>,
     last_tenth: Arc<AtomicUsize>,
+    eta: Arc<Eta>,
     quiet: bool,
 }
 
@@ -210,6 +219,7 @@ impl ByteProgress {
             total,
             done: Arc::new(AtomicU64::new(0)),
             last_tenth: Arc::new(AtomicUsize::new(0)),
+            eta: Arc::new(Eta::started_now()),
             quiet,
         }
     }
@@ -244,7 +254,14 @@ impl ByteProgress {
             .unwrap_or(10)
             .min(10) as usize;
         if self.last_tenth.fetch_max(tenth, Ordering::Relaxed) < tenth {
-            eprintln!("{} {}% ({} of {})", self.what, tenth * 10, done, self.total);
+            let eta = eta_suffix(self.eta.left(done, self.total));
+            eprintln!(
+                "{} {}% ({} of {}{eta})",
+                self.what,
+                tenth * 10,
+                done,
+                self.total
+            );
         }
     }
 
@@ -371,5 +388,76 @@ impl Shown {
         }
         // A spinner clears itself when dropped.
         *self = Shown::Nothing;
+    }
+}
+
+/// The time left of plain-mode progress, from the rate since the clock started (what was
+/// done before it, such as blobs already in the store, does not count as speed).
+#[derive(Default)]
+struct Eta {
+    // When the clock started, and how much was done then.
+    start: Mutex<Option<(Instant, u64)>>,
+}
+
+impl Eta {
+    /// A clock started now, at 0 done.
+    fn started_now() -> Self {
+        Self {
+            start: Mutex::new(Some((Instant::now(), 0))),
+        }
+    }
+
+    /// The time left with `done` of `total` done (starts the clock if not yet running);
+    /// `None` until something was done since, and once all is.
+    fn left(&self, done: u64, total: u64) -> Option<Duration> {
+        let mut start = self.start.lock().unwrap_or_else(|e| e.into_inner());
+        let (t0, done0) = *start.get_or_insert((Instant::now(), done));
+        let since = done.checked_sub(done0).filter(|&n| n > 0)?;
+        let left = total.checked_sub(done).filter(|&n| n > 0)?;
+        let secs = t0.elapsed().as_secs_f64() * left as f64 / since as f64;
+        Duration::try_from_secs_f64(secs).ok()
+    }
+
+    fn reset(&self) {
+        *self.start.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// `", ETA 1m05s"`, or nothing when there is no estimate.
+fn eta_suffix(left: Option<Duration>) -> String {
+    let Some(left) = left else {
+        return String::new();
+    };
+    let s = left.as_secs();
+    match s {
+        0..60 => format!(", ETA {s}s"),
+        60..3600 => format!(", ETA {}m{:02}s", s / 60, s % 60),
+        _ => format!(", ETA {}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_from_the_rate_since_the_clock_started() {
+        let eta = Eta::default();
+        // The first report starts the clock: what was already done is not speed.
+        assert_eq!(eta.left(50, 100), None);
+        *eta.start.lock().unwrap() = Some((Instant::now() - Duration::from_secs(10), 50));
+        let left = eta.left(75, 100).unwrap().as_secs_f64();
+        assert!((9.0..=11.0).contains(&left), "{left}");
+        assert_eq!(eta.left(100, 100), None, "nothing left");
+        eta.reset();
+        assert_eq!(eta.left(0, 100), None);
+    }
+
+    #[test]
+    fn eta_reads_like_a_duration() {
+        assert_eq!(eta_suffix(None), "");
+        assert_eq!(eta_suffix(Some(Duration::from_secs(7))), ", ETA 7s");
+        assert_eq!(eta_suffix(Some(Duration::from_secs(65))), ", ETA 1m05s");
+        assert_eq!(eta_suffix(Some(Duration::from_secs(7260))), ", ETA 2h01m");
     }
 }
