@@ -33,7 +33,7 @@ trap cleanup EXIT
 
 # Wait (up to $3 s, default 600) for a line matching the regex $1 in file $2; print it.
 wait_line() {
-    local re=$1 out=$2 limit=${3:-600}
+    local re=$1 out=$2 limit=${3:-600} line
     for _ in $(seq $((limit * 10))); do
         if line=$(grep -m1 -E "$re" "$out" 2>/dev/null); then
             echo "$line"
@@ -95,7 +95,9 @@ update)
     kill -TERM "$pub_pid"
     wait "$pub_pid" || true
     head -c $((1024 * 1024 - 64)) /dev/urandom >"$work/src/f00001.bin"
-    line=$(publish 2)
+    # Not in a subshell, so that its PID reaches `pids` and is stopped at the end.
+    publish 2 >/dev/null
+    line=$(grep -m1 "^published seq " "$work/publish2.out")
     seq2=$(sed -n 's/^published seq \([0-9]*\).*/\1/p' "$work/publish2.out")
     wait_line "^synced seq $seq2\$" "$work/s.out" 600 >/dev/null
     fetched=$(wait_line "^seq $seq2: " "$work/s.err" 10 | sed 's/^seq [0-9]*: \([0-9]*\) blob.*/\1/')
