@@ -530,3 +530,50 @@ async fn typed_failures() {
         Err(NodeError::DuplicateName { name }) if name == "same"
     ));
 }
+
+/// Peers are looked up per file, and a blob the running peers refuse is looked up when the
+/// download gets stuck: a first holder lacking the last blob, and a second one known only
+/// through the DHT entry of that blob, together serve the whole file with two lookups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn blob_no_running_peer_has_is_looked_up_when_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, entry, manifest, file) = channel(dir.path(), 4 * MIB + 10);
+    let ids: Vec<BlobId> = entry.chunks.iter().map(|c| c.blob_id).collect();
+    assert_eq!(ids.len(), 5);
+    let (head, last) = ids.split_at(4);
+    let a_store = copy_store(&seed, &dir.path().join("a"));
+    a_store.remove(&last[0]).unwrap();
+    let b_store = BlobStore::open(dir.path().join("b")).unwrap();
+    std::fs::copy(seed.path_of(&last[0]), b_store.path_of(&last[0])).unwrap();
+    let net = common::testnet(8);
+    timeout(LIMIT, async {
+        let (a, b) = (serve(a_store).await, serve(b_store).await);
+        let announcer = common::client(&net.bootstrap);
+        for id in head {
+            announcer
+                .announce_blob(id, a.local_addr().port())
+                .await
+                .unwrap();
+        }
+        announcer
+            .announce_blob(&last[0], b.local_addr().port())
+            .await
+            .unwrap();
+
+        let sub = BlobStore::open(dir.path().join("sub")).unwrap();
+        let opts = DownloadOptions::default().round_delay(Duration::from_millis(50));
+        let report = Downloader::new(sub, Some(common::client(&net.bootstrap)), opts)
+            .download(&manifest, None, &dir.path().join("out"))
+            .await
+            .unwrap();
+        assert_eq!(sha(&report.files[0]), sha(&file));
+        let used: Vec<(SocketAddr, usize)> = report.peers_used.clone();
+        let mut expected = vec![(a.local_addr(), 4), (b.local_addr(), 1)];
+        expected.sort();
+        assert_eq!(used, expected);
+        // One lookup for the file (its first blob: finds A), one for the blob A refused.
+        assert_eq!(report.dht_lookups, 2, "{report:?}");
+    })
+    .await
+    .unwrap();
+}
