@@ -35,9 +35,9 @@ pub use channel::{ChannelId, ChannelRef, ChannelRefError, LINK_SCHEME};
 pub use files::{collect as collect_files, SourceFile};
 pub use sync::entry_path;
 pub use types::{
-    ChannelFile, ErrorKind, PublishOutcome, PublishSettings, PublishStage, PublishStageFn,
-    PublishedStatus, RemovedFiles, SessionConfig, SessionError, SessionEvent, SessionStatus,
-    SubscriptionSettings, SubscriptionStatus, SyncState,
+    ChannelFile, ErrorKind, IngestProgress, PublishOutcome, PublishSettings, PublishStage,
+    PublishStageFn, PublishedStatus, RemovedFiles, SessionConfig, SessionError, SessionEvent,
+    SessionStatus, SubscriptionSettings, SubscriptionStatus, SyncState,
 };
 
 use std::collections::HashMap;
