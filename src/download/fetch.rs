@@ -389,6 +389,13 @@ impl Downloader {
         let mut done_at_last_round = s.progress.blobs_done;
 
         let outcome = loop {
+            // Before any blob is handed out again: a failed write ends the download at once.
+            if let Some(e) = s.fatal.take() {
+                break Err(e);
+            }
+            if s.finished() {
+                break Ok(());
+            }
             while workers.len() < max_peers {
                 let Some(peer) = candidates.pop_front() else {
                     break;
@@ -403,12 +410,6 @@ impl Downloader {
             lookups.fill(s, &tx);
             let waiting = !candidates.is_empty() && workers.len() >= max_peers;
             serve_parked(s, &mut parked, waiting);
-            if let Some(e) = s.fatal.take() {
-                break Err(e);
-            }
-            if s.finished() {
-                break Ok(());
-            }
             if s.stuck() && candidates.is_empty() && !lookups.busy() {
                 // Only rounds that got nothing count towards giving up: discovery is lazy,
                 // so a swarm of partial holders may take a round per holder.
