@@ -52,6 +52,7 @@ pub struct BlobFetcher {
     reader: SecureReader,
     writer: SecureWriter,
     peer: SocketAddr,
+    local: SocketAddr,
     depth: usize,
     reply_timeout: Duration,
     // After a connection-level failure the reply order is lost: refuse further use.
@@ -70,12 +71,13 @@ impl BlobFetcher {
 
     /// Use an established connection.
     pub fn from_stream(stream: SecureStream, opts: &FetcherOptions) -> Self {
-        let peer = stream.peer_addr();
+        let (peer, local) = (stream.peer_addr(), stream.local_addr());
         let (reader, writer) = stream.into_split();
         Self {
             reader,
             writer,
             peer,
+            local,
             depth: opts.pipeline_depth.max(1),
             reply_timeout: opts.reply_timeout,
             broken: false,
@@ -85,6 +87,11 @@ impl BlobFetcher {
     /// The server's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// This end's address of the connection.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 
     /// False once a connection-level failure made this fetcher unusable.

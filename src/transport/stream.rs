@@ -186,6 +186,7 @@ pub struct SecureStream {
     writer: SecureWriter,
     info: SessionInfo,
     peer_addr: SocketAddr,
+    local_addr: SocketAddr,
 }
 
 impl std::fmt::Debug for SecureReader {
@@ -265,6 +266,7 @@ async fn handshake_until(
     // Requests are small and pipelined: do not let Nagle hold them back.
     tcp.set_nodelay(true)?;
     let peer_addr = tcp.peer_addr()?;
+    let local_addr = tcp.local_addr()?;
     let (rd, mut wr) = tcp.into_split();
     let mut rd = BufReader::with_capacity(READ_BUF, rd);
     let mut hs = Handshake::new(role);
@@ -300,6 +302,7 @@ async fn handshake_until(
         },
         info,
         peer_addr,
+        local_addr,
     })
 }
 
@@ -413,6 +416,11 @@ impl SecureStream {
     /// The peer's socket address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer_addr
+    }
+
+    /// This end's socket address: the local IP the peer reaches us by.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
     }
 
     /// Send one message (see [`SecureWriter::send`]).
