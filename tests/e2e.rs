@@ -577,3 +577,66 @@ async fn blob_no_running_peer_has_is_looked_up_when_stuck() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_downloader_that_serves_tells_its_peers_so_others_find_it_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = BlobStore::open(dir.path().join("seed")).unwrap();
+    let first = ingest_file(&random_file(dir.path(), "one.bin", 2 * MIB + 5), &seed).unwrap();
+    let second = ingest_file(&random_file(dir.path(), "two.bin", MIB / 2), &seed).unwrap();
+    let content = ManifestContent {
+        collections: vec![Collection {
+            title: "t".into(),
+            items: vec![first.clone(), second.clone()],
+        }],
+        timestamp: 1,
+    };
+    let manifest = create_manifest(&Identity::from_seed(&[9; 32]), 1, &content).unwrap();
+    let find_peers = |at: SocketAddr, id: BlobId| async move {
+        let mut f = BlobFetcher::connect(at, &FetcherOptions::default())
+            .await
+            .unwrap();
+        let found = f.find_peers(id).await.unwrap();
+        f.close().await;
+        found
+    };
+    timeout(LIMIT, async {
+        let publisher = serve(seed.clone()).await;
+        let p = publisher.local_addr();
+        // A serves the store it downloads into, on its own port.
+        let a_store = BlobStore::open(dir.path().join("a")).unwrap();
+        let a_server = serve(a_store.clone()).await;
+        let a = a_server.local_addr();
+        let opts = direct(vec![p]).serve_port(Some(a.port()));
+        Downloader::new(a_store, None, opts)
+            .download(&manifest, None, &dir.path().join("a-out"))
+            .await
+            .unwrap();
+        // The publisher heard of A for each file's first blob, and only for those.
+        let a_text = a.to_string();
+        assert_eq!(
+            find_peers(p, first.chunks[0].blob_id).await,
+            vec![a_text.clone()]
+        );
+        assert_eq!(find_peers(p, second.chunks[0].blob_id).await, vec![a_text]);
+        assert!(find_peers(p, first.chunks[1].blob_id).await.is_empty());
+
+        // The publisher loses its blobs: C, told only of the publisher and without a DHT,
+        // gets everything from A, found through the publisher.
+        for id in seed.list().unwrap() {
+            seed.remove(&id).unwrap();
+        }
+        let c_store = BlobStore::open(dir.path().join("c")).unwrap();
+        let report = Downloader::new(c_store, None, direct(vec![p]))
+            .download(&manifest, None, &dir.path().join("c-out"))
+            .await
+            .unwrap();
+        assert_eq!(report.peers_used, vec![(a, 4)], "{report:?}");
+        assert_eq!(report.dht_lookups, 0);
+        let got: Vec<Vec<u8>> = report.files.iter().map(|f| sha(f)).collect();
+        let want = [dir.path().join("one.bin"), dir.path().join("two.bin")];
+        assert_eq!(got, want.iter().map(|f| sha(f)).collect::<Vec<_>>());
+    })
+    .await
+    .unwrap();
+}

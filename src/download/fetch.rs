@@ -7,15 +7,17 @@
 //!
 //! Discovery is per file: the first needed blob of each file is looked up (its holders
 //! usually hold the rest), then only blobs no running peer has; each connected peer is asked
-//! for the peers it knows (FIND_PEERS). A failed blob goes back to the front of the queue for
-//! another peer; a peer that sends a blob whose hash is wrong is dropped for the rest of the
-//! download. Memory stays bounded: each worker holds at most one reply being read and
-//! [`WRITE_AHEAD`] being written (the rest wait in socket buffers).
+//! for the peers it knows (FIND_PEERS), and, when this node serves its store, told the files
+//! it holds (ANNOUNCE of each file's first blob), so later downloaders find it there. A
+//! failed blob goes back to the front of the queue for another peer; a peer that sends a
+//! blob whose hash is wrong is dropped for the rest of the download. Memory stays bounded:
+//! each worker holds at most one reply being read and [`WRITE_AHEAD`] being written (the rest
+//! wait in socket buffers).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_lite::StreamExt;
@@ -117,6 +119,47 @@ impl Ctx {
                 Committed::Unchanged => DownloadEvent::FileUnchanged { path },
             });
         }
+    }
+}
+
+/// What a download tells the peers it connects to about itself, when it serves its store
+/// ([`DownloadOptions::serve_port`]): which files it holds the first blob of.
+pub(super) struct Holdings {
+    /// Each blob's file key: the first blob of its file.
+    key_of: HashMap<BlobId, BlobId>,
+    /// File keys held, in the order they were got; each worker announces those it has not
+    /// yet, so a peer connected late hears of the earlier ones too.
+    held: Mutex<Vec<BlobId>>,
+}
+
+impl Holdings {
+    pub(super) fn new(key_of: HashMap<BlobId, BlobId>, held: Vec<BlobId>) -> Self {
+        Self {
+            key_of,
+            held: Mutex::new(held),
+        }
+    }
+
+    /// The file key of `id` (itself when it is of no known file).
+    fn key(&self, id: &BlobId) -> BlobId {
+        self.key_of.get(id).copied().unwrap_or(*id)
+    }
+
+    /// Note that `id` is held now, when it is a file key.
+    fn got(&self, id: &BlobId) {
+        if self.key_of.get(id) == Some(id) {
+            if let Ok(mut held) = self.held.lock() {
+                held.push(*id);
+            }
+        }
+    }
+
+    /// The keys held from position `from` on.
+    fn since(&self, from: usize) -> Vec<BlobId> {
+        self.held
+            .lock()
+            .map(|h| h.get(from..).map(<[_]>::to_vec).unwrap_or_default())
+            .unwrap_or_default()
     }
 }
 
@@ -366,7 +409,9 @@ impl Downloader {
         s: &mut Sched,
         todo: Vec<BlobId>,
         file_of: &HashMap<BlobId, usize>,
+        holdings: Holdings,
     ) -> Result<(), DownloadError> {
+        let holdings = Arc::new(holdings);
         s.remaining = todo.iter().copied().collect();
         s.pending = todo.iter().copied().collect();
         s.in_flight = 0;
@@ -405,7 +450,13 @@ impl Downloader {
                 }
                 tried.insert(peer);
                 s.running.insert(peer);
-                workers.spawn(worker(ctx.clone(), tx.clone(), peer, self.opts.clone()));
+                workers.spawn(worker(
+                    ctx.clone(),
+                    tx.clone(),
+                    peer,
+                    self.opts.clone(),
+                    holdings.clone(),
+                ));
             }
             lookups.fill(s, &tx);
             let waiting = !candidates.is_empty() && workers.len() >= max_peers;
@@ -451,6 +502,7 @@ impl Downloader {
                     Msg::Want { peer, max, reply } => parked.push(Parked { peer, max, reply }),
                     Msg::Placed { id, peer, finished } => {
                         if let Some(progress) = s.done(id, peer) {
+                            holdings.got(&id);
                             ctx.emit(DownloadEvent::BlobDone { blob: id, peer, progress });
                         }
                         ctx.finished_files(finished);
@@ -518,12 +570,14 @@ impl Downloader {
 }
 
 /// One peer: connect, then ask the coordinator for batches and fetch them until it has no
-/// more; the first batch's first blob is also used to ask the peer for other peers.
+/// more. The peer is asked for other peers of the first batch's first file, and, when this
+/// node serves, told between batches of the files this node holds.
 async fn worker(
     ctx: Arc<Ctx>,
     tx: mpsc::UnboundedSender<Msg>,
     peer: SocketAddr,
     opts: DownloadOptions,
+    holdings: Arc<Holdings>,
 ) -> (SocketAddr, WorkerEnd) {
     let fopts = FetcherOptions {
         connect: ConnectOptions {
@@ -547,7 +601,13 @@ async fn worker(
     let banned = AtomicBool::new(false);
     let writes = Arc::new(Semaphore::new(WRITE_AHEAD));
     let mut asked_for_peers = false;
+    // Our blob server as this peer reaches us: the connection's local IP.
+    let ours = opts
+        .serve_port
+        .map(|port| SocketAddr::new(fetcher.local_addr().ip(), port).to_string());
+    let mut announced = 0;
     let end = loop {
+        tell(&mut fetcher, &holdings, ours.as_deref(), &mut announced).await;
         if !fetcher.is_usable() {
             break WorkerEnd::Lost("connection lost".into());
         }
@@ -568,7 +628,7 @@ async fn worker(
             asked_for_peers = true;
             // Peer exchange: the peer may know others that announced to it.
             if let Some(id) = batch.first() {
-                match fetcher.find_peers(*id).await {
+                match fetcher.find_peers(holdings.key(id)).await {
                     Ok(list) => {
                         let addrs: Vec<SocketAddr> =
                             list.iter().filter_map(|a| a.parse().ok()).collect();
@@ -591,11 +651,34 @@ async fn worker(
         }
     };
     if fetcher.is_usable() {
+        // The files completed by the last batches.
+        tell(&mut fetcher, &holdings, ours.as_deref(), &mut announced).await;
         fetcher.close().await;
     }
     // The worker ends only once its blobs are written (or requeued).
     let _ = writes.acquire_many(WRITE_AHEAD as u32).await;
     (peer, end)
+}
+
+/// Tell the peer of `fetcher` that `ours` (our blob server) holds the file keys it has not
+/// been told of yet; `announced` counts those told.
+async fn tell(
+    fetcher: &mut BlobFetcher,
+    holdings: &Holdings,
+    ours: Option<&str>,
+    announced: &mut usize,
+) {
+    let Some(ours) = ours else {
+        return;
+    };
+    let keys = holdings.since(*announced);
+    *announced += keys.len();
+    for key in keys {
+        if let Err(e) = fetcher.announce(key, ours).await {
+            tracing::debug!(peer = %fetcher.peer_addr(), "ANNOUNCE: {e}");
+            return;
+        }
+    }
 }
 
 /// Handle one reply of a worker's batch. A good blob is written to the store on a blocking

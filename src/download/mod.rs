@@ -33,8 +33,9 @@ pub use plan::FileJob;
 
 use crate::blob::{destination, BlobStore, Committed, Replace};
 use crate::dht::DhtClient;
+use crate::id::BlobId;
 use crate::manifest::{ReadKey, SignedManifest};
-use fetch::{Ctx, Sched};
+use fetch::{Ctx, Holdings, Sched};
 use plan::Existing;
 use writer::{FileWriter, Finished};
 
@@ -128,6 +129,19 @@ impl Downloader {
     ) -> Result<DownloadReport, DownloadError> {
         let jobs = plan::distinct_jobs(jobs)?;
         let (order, sizes) = plan::blobs_of(&jobs);
+        // Each blob's file key, the first blob of its file (of the first file using it): what
+        // peers are told this node holds, and asked about.
+        let key_of: HashMap<BlobId, BlobId> = jobs
+            .iter()
+            .rev()
+            .flat_map(|j| {
+                let key = j.entry.chunks.first().map(|c| c.blob_id);
+                j.entry
+                    .chunks
+                    .iter()
+                    .filter_map(move |c| Some((c.blob_id, key?)))
+            })
+            .collect();
         let mut report = DownloadReport {
             files: jobs.iter().map(|j| j.dest.clone()).collect(),
             bytes_total: sizes.values().sum(),
@@ -208,7 +222,18 @@ impl Downloader {
         let mut sched = Sched::new(progress, sizes);
         if !todo.is_empty() {
             let start = Instant::now();
-            self.fetch_all(&ctx, &mut sched, todo, &file_of).await?;
+            // Keys held already: in the store, or in a destination already right (whose
+            // blobs were put back into the store).
+            let held = key_of
+                .values()
+                .filter(|k| !absent.contains(k))
+                .copied()
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let holdings = Holdings::new(key_of, held);
+            self.fetch_all(&ctx, &mut sched, todo, &file_of, holdings)
+                .await?;
             report.fetch_time += start.elapsed();
         }
         for Finished { path, how } in ctx.writer.finished()? {

@@ -34,6 +34,11 @@ pub struct DownloadOptions {
     /// Download rate limit across the whole download, in bytes per second of blob data
     /// (default `None`: unlimited).
     pub rate_limit: Option<u64>,
+    /// The TCP port of a blob server that serves the store this download writes to (default
+    /// `None`). When set, every peer connected is told (ANNOUNCE, on the connection's local
+    /// address) which files this node holds the first blob of, so that peers asking it
+    /// (FIND_PEERS) find this node too.
+    pub serve_port: Option<u16>,
 }
 
 impl Default for DownloadOptions {
@@ -50,6 +55,7 @@ impl Default for DownloadOptions {
             peers: Vec::new(),
             overwrite: false,
             rate_limit: None,
+            serve_port: None,
         }
     }
 }
@@ -92,4 +98,6 @@ setters! {
     overwrite: bool;
     /// Sets [`DownloadOptions::rate_limit`].
     rate_limit: Option<u64>;
+    /// Sets [`DownloadOptions::serve_port`].
+    serve_port: Option<u16>;
 }

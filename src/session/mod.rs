@@ -106,6 +106,8 @@ struct Ctx {
     // Serializes state writes, each taking its snapshot under it: the file never goes back.
     save_lock: Arc<tokio::sync::Mutex<()>>,
     announce: mpsc::UnboundedSender<AnnounceReq>,
+    /// The blob server's port, told to the peers a download connects to.
+    listen_port: u16,
 }
 
 struct SubRuntime {
@@ -281,6 +283,7 @@ impl Session {
             state: Arc::new(Mutex::new(state)),
             save_lock: Arc::default(),
             announce: announce_tx,
+            listen_port,
         };
         // Everything held is seeded, in the background (a large store takes a while).
         let first_announce = {
@@ -1036,6 +1039,7 @@ async fn sync_update(
     let options = DownloadOptions::default()
         .max_peers(ctx.config.max_peers_per_download.max(1))
         .rate_limit(ctx.config.download_rate_limit)
+        .serve_port(Some(ctx.listen_port))
         .overwrite(true);
     let announce = ctx.announce.clone();
     let sync_ctx = SyncCtx {
