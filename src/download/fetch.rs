@@ -359,15 +359,15 @@ impl Lookups {
     }
 }
 
-/// The first blob of each file among `ids` (in their order); a blob of no known file counts
-/// as its own.
+/// The first blob of each file among `ids` (in their order), files told apart by their key
+/// in `key_of`; a blob of no known file counts as its own.
 fn first_of_each_file(
     ids: impl IntoIterator<Item = BlobId>,
-    file_of: &HashMap<BlobId, usize>,
+    key_of: &HashMap<BlobId, BlobId>,
 ) -> Vec<BlobId> {
     let mut seen = HashSet::new();
     ids.into_iter()
-        .filter(|id| file_of.get(id).is_none_or(|f| seen.insert(*f)))
+        .filter(|id| key_of.get(id).is_none_or(|f| seen.insert(*f)))
         .collect()
 }
 
@@ -401,14 +401,13 @@ impl Downloader {
         self.store.holds_blob(id)
     }
 
-    /// Fetch every blob of `todo` into the store; `file_of` tells which file (an index) each
-    /// blob belongs to, for looking up peers per file.
+    /// Fetch every blob of `todo` into the store; `holdings` tells which file each blob
+    /// belongs to (for looking up peers per file) and which files are held already.
     pub(super) async fn fetch_all(
         &self,
         ctx: &Arc<Ctx>,
         s: &mut Sched,
         todo: Vec<BlobId>,
-        file_of: &HashMap<BlobId, usize>,
         holdings: Holdings,
     ) -> Result<(), DownloadError> {
         let holdings = Arc::new(holdings);
@@ -429,7 +428,7 @@ impl Downloader {
         let mut workers: JoinSet<(SocketAddr, WorkerEnd)> = JoinSet::new();
         let mut parked: Vec<Parked> = Vec::new();
         let mut lookups = Lookups::new(self.dht.clone(), self.opts.lookup_concurrency);
-        lookups.start(first_of_each_file(todo, file_of), true);
+        lookups.start(first_of_each_file(todo, &holdings.key_of), true);
         let mut rounds = 1;
         let mut done_at_last_round = s.progress.blobs_done;
 
@@ -482,7 +481,7 @@ impl Downloader {
                 tokio::time::sleep(self.opts.round_delay).await;
                 // Another round: every running peer refused what is left, so look it up (per
                 // file), and ask the running peers again: they may have fetched it meanwhile.
-                let stuck = first_of_each_file(s.pending.iter().copied(), file_of);
+                let stuck = first_of_each_file(s.pending.iter().copied(), &holdings.key_of);
                 lookups.start(stuck, false);
                 s.failed_on.clear();
                 known.retain(|p| s.banned.contains(p) || s.running.contains(p));
@@ -833,8 +832,10 @@ mod tests {
         assert!(s.done(id(1), a).is_none(), "counted once");
         assert_eq!((s.fetched, s.delivered[&a]), (1, 1));
 
-        let file_of = [(id(1), 0), (id(2), 0), (id(3), 1)].into_iter().collect();
-        let firsts = first_of_each_file([id(2), id(1), id(3), id(4)], &file_of);
+        let key_of = [(id(1), id(1)), (id(2), id(1)), (id(3), id(3))]
+            .into_iter()
+            .collect();
+        let firsts = first_of_each_file([id(2), id(1), id(3), id(4)], &key_of);
         assert_eq!(firsts, vec![id(2), id(3), id(4)]);
     }
 

@@ -129,8 +129,8 @@ impl Downloader {
     ) -> Result<DownloadReport, DownloadError> {
         let jobs = plan::distinct_jobs(jobs)?;
         let (order, sizes) = plan::blobs_of(&jobs);
-        // Each blob's file key, the first blob of its file (of the first file using it): what
-        // peers are told this node holds, and asked about.
+        // Each blob's file key, the first blob of its file (of the first file using it): peers
+        // are looked up per file, asked about it, and told this node holds it.
         let key_of: HashMap<BlobId, BlobId> = jobs
             .iter()
             .rev()
@@ -159,14 +159,6 @@ impl Downloader {
         };
         report.files_unchanged = unchanged;
         let (needed, _) = plan::blobs_of(&todo_jobs);
-        // Which file each blob belongs to (the first that uses it): peers are looked up per
-        // file.
-        let file_of: HashMap<_, _> = todo_jobs
-            .iter()
-            .enumerate()
-            .rev()
-            .flat_map(|(i, j)| j.entry.chunks.iter().map(move |c| (c.blob_id, i)))
-            .collect();
         let (present, absent): (Vec<_>, Vec<_>) =
             needed.iter().copied().partition(|id| self.holds(id));
         let replace = if overwrite {
@@ -232,8 +224,7 @@ impl Downloader {
                 .into_iter()
                 .collect();
             let holdings = Holdings::new(key_of, held);
-            self.fetch_all(&ctx, &mut sched, todo, &file_of, holdings)
-                .await?;
+            self.fetch_all(&ctx, &mut sched, todo, holdings).await?;
             report.fetch_time += start.elapsed();
         }
         for Finished { path, how } in ctx.writer.finished()? {
